@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+
+/// @title ParticipantRegistry
+/// @notice KP participants, their status history and the accounts acting for them.
+contract ParticipantRegistry is IParticipantRegistry, AccessControl {
+    /// @notice KP governance (Chair / Secretariat acting on plenary decisions).
+    bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
+    /// @notice Read-only marker for auditors and observers.
+    bytes32 public constant AUDITOR_ROLE = keccak256("AUDITOR_ROLE");
+    /// @notice Seed of the participant-scoped authority roles.
+    bytes32 public constant AUTHORITY_ROLE = keccak256("AUTHORITY_ROLE");
+    /// @notice Seed of the participant-scoped exporter roles.
+    bytes32 public constant EXPORTER_ROLE = keccak256("EXPORTER_ROLE");
+    /// @notice Seed of the participant-scoped importer roles.
+    bytes32 public constant IMPORTER_ROLE = keccak256("IMPORTER_ROLE");
+
+    uint256 private constant _MAX_NAME_BYTES = 200;
+    uint16 private constant _MAX_VALIDITY_DAYS = 366;
+
+    mapping(bytes2 code => Participant) private _participants;
+    mapping(bytes2 code => StatusChange[]) private _history;
+    mapping(bytes32 role => bool) private _scopedRoles;
+    bytes2[] private _codes;
+
+    /// @param governance First holder of the admin and governance roles.
+    constructor(address governance) {
+        if (governance == address(0)) revert RegistryZeroAccount();
+        _grantRole(DEFAULT_ADMIN_ROLE, governance);
+        _grantRole(GOVERNANCE_ROLE, governance);
+        _setRoleAdmin(AUDITOR_ROLE, GOVERNANCE_ROLE);
+    }
+
+    // ------------------------------------------------------------------ governance
+
+    /// @inheritdoc IParticipantRegistry
+    function admitParticipant(bytes2 code, string calldata name, uint16 validityDays)
+        external
+        onlyRole(GOVERNANCE_ROLE)
+    {
+        if (!_isValidCode(code)) revert RegistryInvalidParticipantCode(code);
+        if (_participants[code].status != ParticipantStatus.Unknown) revert RegistryParticipantAlreadyAdmitted(code);
+        if (bytes(name).length == 0 || bytes(name).length > _MAX_NAME_BYTES) revert RegistryInvalidParticipantName(code);
+        _checkValidity(code, validityDays);
+
+        _participants[code] = Participant({
+            code: code,
+            status: ParticipantStatus.Active,
+            validityDays: validityDays,
+            admittedBlock: uint40(block.number),
+            name: name
+        });
+        _codes.push(code);
+        _recordStatus(code, ParticipantStatus.Active);
+
+        bytes32 authority = authorityRole(code);
+        _scopedRoles[authority] = true;
+        _scopedRoles[exporterRole(code)] = true;
+        _scopedRoles[importerRole(code)] = true;
+        _setRoleAdmin(authority, GOVERNANCE_ROLE);
+        _setRoleAdmin(exporterRole(code), authority);
+        _setRoleAdmin(importerRole(code), authority);
+        emit ParticipantAdmitted(code, _msgSender(), name, validityDays);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function suspendParticipant(bytes2 code, string calldata reason) external onlyRole(GOVERNANCE_ROLE) {
+        ParticipantStatus status = _knownStatus(code);
+        if (status != ParticipantStatus.Active) revert RegistryParticipantNotActive(code, status);
+        _participants[code].status = ParticipantStatus.Suspended;
+        _recordStatus(code, ParticipantStatus.Suspended);
+        emit ParticipantSuspended(code, _msgSender(), reason);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function readmitParticipant(bytes2 code, string calldata reason) external onlyRole(GOVERNANCE_ROLE) {
+        ParticipantStatus status = _knownStatus(code);
+        if (status != ParticipantStatus.Suspended) revert RegistryParticipantNotSuspended(code, status);
+        _participants[code].status = ParticipantStatus.Active;
+        _recordStatus(code, ParticipantStatus.Active);
+        emit ParticipantReadmitted(code, _msgSender(), reason);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function setValidityPeriod(bytes2 code, uint16 validityDays) external onlyRole(GOVERNANCE_ROLE) {
+        _knownStatus(code);
+        _checkValidity(code, validityDays);
+        _participants[code].validityDays = validityDays;
+        emit ValidityPeriodChanged(code, _msgSender(), validityDays);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function appointAuthority(bytes2 code, address account) external onlyRole(GOVERNANCE_ROLE) {
+        _grantScoped(code, account, RoleKind.Authority);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function revokeAuthority(bytes2 code, address account) external onlyRole(GOVERNANCE_ROLE) {
+        _revokeScoped(code, account, RoleKind.Authority);
+    }
+
+    // ------------------------------------------------------------------ authorities
+
+    /// @inheritdoc IParticipantRegistry
+    function licenseExporter(bytes2 code, address account) external onlyRole(authorityRole(code)) {
+        _grantScoped(code, account, RoleKind.Exporter);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function delistExporter(bytes2 code, address account) external onlyRole(authorityRole(code)) {
+        _revokeScoped(code, account, RoleKind.Exporter);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function licenseImporter(bytes2 code, address account) external onlyRole(authorityRole(code)) {
+        _grantScoped(code, account, RoleKind.Importer);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function delistImporter(bytes2 code, address account) external onlyRole(authorityRole(code)) {
+        _revokeScoped(code, account, RoleKind.Importer);
+    }
+
+    /// @notice Scoped roles change only through the functions above; others as usual.
+    function grantRole(bytes32 role, address account) public override {
+        if (_scopedRoles[role]) revert RegistryScopedRoleManagedByRegistry(role);
+        super.grantRole(role, account);
+    }
+
+    /// @notice Scoped roles change only through the functions above; others as usual.
+    function revokeRole(bytes32 role, address account) public override {
+        if (_scopedRoles[role]) revert RegistryScopedRoleManagedByRegistry(role);
+        super.revokeRole(role, account);
+    }
+
+    /// @notice Scoped roles are removed by governance or the participant's authority, so
+    /// that the registry always says which accounts act for a participant.
+    function renounceRole(bytes32 role, address callerConfirmation) public override {
+        if (_scopedRoles[role]) revert RegistryScopedRoleManagedByRegistry(role);
+        super.renounceRole(role, callerConfirmation);
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /// @inheritdoc IParticipantRegistry
+    function authorityRole(bytes2 code) public pure returns (bytes32) {
+        return keccak256(abi.encode(AUTHORITY_ROLE, code));
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function exporterRole(bytes2 code) public pure returns (bytes32) {
+        return keccak256(abi.encode(EXPORTER_ROLE, code));
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function importerRole(bytes2 code) public pure returns (bytes32) {
+        return keccak256(abi.encode(IMPORTER_ROLE, code));
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function isAuthority(bytes2 code, address account) external view returns (bool) {
+        return hasRole(authorityRole(code), account);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function isExporter(bytes2 code, address account) external view returns (bool) {
+        return hasRole(exporterRole(code), account);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function isImporter(bytes2 code, address account) external view returns (bool) {
+        return hasRole(importerRole(code), account);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function participant(bytes2 code) external view returns (Participant memory) {
+        return _participants[code];
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function statusOf(bytes2 code) external view returns (ParticipantStatus) {
+        return _participants[code].status;
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function statusAt(bytes2 code, uint256 blockNumber) external view returns (ParticipantStatus) {
+        StatusChange[] storage history = _history[code];
+        // Binary search for the last change at or before `blockNumber`.
+        uint256 low = 0;
+        uint256 high = history.length;
+        while (low < high) {
+            uint256 mid = (low + high) / 2;
+            if (history[mid].blockNumber > blockNumber) {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        return low == 0 ? ParticipantStatus.Unknown : history[low - 1].status;
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function statusHistory(bytes2 code) external view returns (StatusChange[] memory) {
+        return _history[code];
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function participantCodes() external view returns (bytes2[] memory) {
+        return _codes;
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function requireAuthority(bytes2 code, address account) external view {
+        _checkRole(authorityRole(code), account);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function requireActiveAuthority(bytes2 code, address account) external view {
+        _checkRole(authorityRole(code), account);
+        ParticipantStatus status = _participants[code].status;
+        if (status != ParticipantStatus.Active) _revertInactive(code, status);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function requireIssuer(bytes2 origin, bytes2 destination, address account) external view returns (uint16) {
+        return _requireTrade(origin, destination, account, authorityRole(origin));
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function requireExporter(bytes2 origin, bytes2 destination, address account) external view returns (uint16) {
+        return _requireTrade(origin, destination, account, exporterRole(origin));
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _requireTrade(bytes2 origin, bytes2 destination, address account, bytes32 role)
+        private
+        view
+        returns (uint16)
+    {
+        _checkRole(role, account);
+        Participant storage from = _participants[origin];
+        if (from.status != ParticipantStatus.Active) _revertInactive(origin, from.status);
+        ParticipantStatus toStatus = _participants[destination].status;
+        if (toStatus != ParticipantStatus.Active) _revertInactive(destination, toStatus);
+        return from.validityDays;
+    }
+
+    function _revertInactive(bytes2 code, ParticipantStatus status) private pure {
+        if (status == ParticipantStatus.Unknown) revert RegistryParticipantUnknown(code);
+        revert RegistryParticipantNotActive(code, status);
+    }
+
+    function _knownStatus(bytes2 code) private view returns (ParticipantStatus status) {
+        status = _participants[code].status;
+        if (status == ParticipantStatus.Unknown) revert RegistryParticipantUnknown(code);
+    }
+
+    function _grantScoped(bytes2 code, address account, RoleKind kind) private {
+        _knownStatus(code);
+        if (account == address(0)) revert RegistryZeroAccount();
+        if (!_grantRole(_scopedRole(code, kind), account)) revert RegistryRoleAlreadyHeld(code, account, kind);
+        emit ParticipantRoleGranted(code, account, _msgSender(), kind);
+    }
+
+    function _revokeScoped(bytes2 code, address account, RoleKind kind) private {
+        _knownStatus(code);
+        if (!_revokeRole(_scopedRole(code, kind), account)) revert RegistryRoleNotHeld(code, account, kind);
+        emit ParticipantRoleRevoked(code, account, _msgSender(), kind);
+    }
+
+    function _scopedRole(bytes2 code, RoleKind kind) private pure returns (bytes32) {
+        if (kind == RoleKind.Authority) return authorityRole(code);
+        if (kind == RoleKind.Exporter) return exporterRole(code);
+        return importerRole(code);
+    }
+
+    function _recordStatus(bytes2 code, ParticipantStatus status) private {
+        _history[code].push(
+            StatusChange({status: status, blockNumber: uint40(block.number), timestamp: uint40(block.timestamp)})
+        );
+    }
+
+    function _checkValidity(bytes2 code, uint16 validityDays) private pure {
+        if (validityDays == 0 || validityDays > _MAX_VALIDITY_DAYS) revert RegistryInvalidValidityPeriod(code, validityDays);
+    }
+
+    function _isValidCode(bytes2 code) private pure returns (bool) {
+        uint8 first = uint8(code[0]);
+        uint8 second = uint8(code[1]);
+        return first >= 0x41 && first <= 0x5A && second >= 0x41 && second <= 0x5A;
+    }
+}
