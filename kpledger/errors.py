@@ -81,6 +81,11 @@ class ContractError(ChainError):
         super().__init__(message or f"{self.solidity_name}({rendered})")
 
 
+class MerkleError(KPLedgerError):
+    """A Merkle batch cannot be built, loaded or checked: empty input, a value that does not
+    fit its leaf type, a malformed dump or proof document."""
+
+
 class NotFound(KPLedgerError):
     """A certificate, participant or deployment does not exist."""
 

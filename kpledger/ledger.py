@@ -1,0 +1,629 @@
+"""The client exporters, authorities, importers and auditors program against.
+
+A :class:`Ledger` is one connection (in-process EVM, local node or any JSON-RPC URL),
+one deployment (the two contract addresses) and optionally one signing account. Every
+contract operation is a method with Python types; every revert raises the typed
+exception of :mod:`kpledger.contract_errors`; writes are simulated first, so a call
+that would revert raises before anything is signed and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+
+from kpledger.chain import artifacts
+from kpledger.chain.abi import ContractInterface
+from kpledger.chain.connection import InProcessChain, connect_rpc
+from kpledger.chain.deployment import Deployment
+from kpledger.chain.revert import RevertDecoder
+from kpledger.chain.rpc import Rpc, RpcError
+from kpledger.chain.sender import Call, FeePolicy, Signer, Transactor
+from kpledger.compiler import SOLC_VERSION
+from kpledger.errors import ConfigurationError, KPLedgerError, NotFound
+from kpledger.types import (
+    Batch,
+    CertificateRecord,
+    CertificateStatus,
+    ChainTerms,
+    Participant,
+    ParticipantStatus,
+    Receipt,
+    StatusChange,
+    TimelineEntry,
+)
+
+CertificateRef = bytes | str
+"""A certificate is named by its document hash (32 bytes or ``0x`` hex) or its number."""
+
+ZERO_HASH = b"\0" * 32
+ZERO_ADDRESS = "0x" + "00" * 20
+
+# Explicit gas limits for pipelined writes (no estimate round trip); generous against
+# the measured costs (direct issue ~134k) so a busy block never runs them out.
+GAS = {
+    "anchor": 250_000,
+    "issue": 250_000,
+    "validate": 120_000,
+    "confirmReceipt": 120_000,
+    "recordDiscrepancy": 150_000,
+    "resolveDispute": 150_000,
+    "voidCertificate": 150_000,
+    "amend": 400_000,
+    "anchorBatch": 150_000,
+}
+
+_TRANSITION_STATUS = {
+    "CertificateRequested": CertificateStatus.REQUESTED,
+    "CertificateIssued": CertificateStatus.ISSUED,
+    "CertificateValidated": CertificateStatus.ISSUED,
+    "CertificateReceived": CertificateStatus.RECEIVED,
+    "CertificateDisputed": CertificateStatus.DISPUTED,
+    "DisputeResolved": CertificateStatus.RECEIVED,
+    "CertificateVoided": CertificateStatus.VOIDED,
+    "CertificateSuperseded": CertificateStatus.SUPERSEDED,
+}
+
+
+@dataclass(frozen=True)
+class BatchProof:
+    """What proves a batched certificate: its terms, the batch root and the proof."""
+
+    terms: ChainTerms
+    root: bytes
+    proof: tuple[bytes, ...]
+
+
+class Ledger:
+    """Client of one kpledger deployment."""
+
+    def __init__(
+        self,
+        rpc: Rpc,
+        deployment: Deployment,
+        signer: Signer | None = None,
+        *,
+        fees: FeePolicy | None = None,
+        confirmations: int = 0,
+        receipt_timeout: float = 120.0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.rpc = rpc
+        self.deployment = deployment
+        self.registry_abi: ContractInterface = artifacts.interface("ParticipantRegistry")
+        self.ledger_abi: ContractInterface = artifacts.interface("CertificateLedger")
+        self.decoder = RevertDecoder(self.registry_abi, self.ledger_abi)
+        self.confirmations = confirmations
+        self.receipt_timeout = receipt_timeout
+        self.poll_interval = poll_interval
+        self._fees = fees
+        self.signer = signer
+        self._transactor: Transactor | None = None
+        self._block_times: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def connect(
+        cls,
+        target: str | Web3 | InProcessChain,
+        deployment: Deployment,
+        signer: Signer | bytes | None = None,
+        **options: Any,
+    ) -> Ledger:
+        """Connect to ``target`` (a JSON-RPC URL, a ``Web3`` or an in-process chain) and
+        check that the deployment's chain id and contract code are there."""
+        rpc = Rpc(_web3(target, deployment.chain_id))
+        ledger = cls(rpc, deployment, _signer(signer), **options)
+        ledger.check_deployment()
+        return ledger
+
+    @classmethod
+    def deploy(
+        cls,
+        target: str | Web3 | InProcessChain,
+        signer: Signer | bytes,
+        *,
+        governance: str | None = None,
+        **options: Any,
+    ) -> Ledger:
+        """Deploy a registry (governed by ``governance``, default the deployer) and a
+        ledger, and return a client bound to the deployer."""
+        rpc = Rpc(_web3(target, None))
+        deployer = _signer(signer)
+        assert deployer is not None
+        transactor = Transactor(rpc, deployer, RevertDecoder(), receipt_timeout=options.get("receipt_timeout", 120.0))
+        registry_art = artifacts.contract("ParticipantRegistry")
+        ledger_art = artifacts.contract("CertificateLedger")
+        from eth_abi import encode as abi_encode
+
+        governor = to_checksum_address(governance or deployer.address)
+        registry_receipt = transactor.send(
+            Call(None, bytes(HexBytes(registry_art["bytecode"])) + abi_encode(["address"], [governor]))
+        )
+        registry = registry_receipt.contract_address
+        assert registry is not None
+        ledger_receipt = transactor.send(
+            Call(None, bytes(HexBytes(ledger_art["bytecode"])) + abi_encode(["address"], [registry]))
+        )
+        assert ledger_receipt.contract_address is not None
+        deployment = Deployment(
+            chain_id=transactor.chain_id,
+            registry=to_checksum_address(registry),
+            ledger=to_checksum_address(ledger_receipt.contract_address),
+            block=registry_receipt.block_number,
+            deployer=deployer.address,
+            compiler=SOLC_VERSION,
+        )
+        options.setdefault("fees", transactor.fees)
+        return cls(rpc, deployment, deployer, **options)
+
+    def as_signer(self, signer: Signer | bytes) -> Ledger:
+        """The same connection and deployment, acting as another account."""
+        other = Ledger(
+            self.rpc,
+            self.deployment,
+            _signer(signer),
+            fees=self._fees,
+            confirmations=self.confirmations,
+            receipt_timeout=self.receipt_timeout,
+            poll_interval=self.poll_interval,
+        )
+        other._block_times = self._block_times
+        return other
+
+    def check_deployment(self) -> None:
+        """Raise ConfigurationError unless the chain id matches and both contracts have
+        code: a stale deployment record must not send writes into the void."""
+        chain_id = _int(self.rpc.call("eth_chainId", []))
+        if chain_id != self.deployment.chain_id:
+            raise ConfigurationError(
+                f"connected to chain {chain_id} but the deployment is on chain {self.deployment.chain_id}"
+            )
+        for name, address in (("registry", self.deployment.registry), ("ledger", self.deployment.ledger)):
+            code = self.rpc.call("eth_getCode", [address, "latest"])
+            if len(HexBytes(code)) == 0:
+                raise ConfigurationError(f"no {name} contract at {address} on chain {chain_id}")
+
+    def forget_local_state(self) -> None:
+        """Drop the local nonce and block-time cache. Needed after a chain reorg or a
+        snapshot revert, when block numbers and nonces are reused."""
+        if self._transactor is not None:
+            self._transactor.resync_nonce()
+        self._block_times.clear()
+
+    @property
+    def transactor(self) -> Transactor:
+        if self.signer is None:
+            raise ConfigurationError("this Ledger has no signing account: pass signer= to write")
+        if self._transactor is None:
+            self._transactor = Transactor(
+                self.rpc,
+                self.signer,
+                self.decoder,
+                chain_id=self.deployment.chain_id,
+                fees=self._fees,
+                receipt_timeout=self.receipt_timeout,
+                poll_interval=self.poll_interval,
+                confirmations=self.confirmations,
+            )
+            self._fees = self._transactor.fees
+        return self._transactor
+
+    @property
+    def address(self) -> str:
+        """Address of the signing account."""
+        return self.transactor.address
+
+    # ------------------------------------------------------------------ governance
+
+    def admit_participant(self, code: str, name: str, validity_days: int = 60) -> Receipt:
+        return self._registry_tx("admitParticipant", _code(code), name, validity_days)
+
+    def suspend_participant(self, code: str, reason: str) -> Receipt:
+        return self._registry_tx("suspendParticipant", _code(code), reason)
+
+    def readmit_participant(self, code: str, reason: str) -> Receipt:
+        return self._registry_tx("readmitParticipant", _code(code), reason)
+
+    def set_validity_period(self, code: str, validity_days: int) -> Receipt:
+        return self._registry_tx("setValidityPeriod", _code(code), validity_days)
+
+    def appoint_authority(self, code: str, account: str) -> Receipt:
+        return self._registry_tx("appointAuthority", _code(code), _address(account))
+
+    def revoke_authority(self, code: str, account: str) -> Receipt:
+        return self._registry_tx("revokeAuthority", _code(code), _address(account))
+
+    def grant_auditor(self, account: str) -> Receipt:
+        return self._registry_tx("grantRole", keccak(text="AUDITOR_ROLE"), _address(account))
+
+    # ------------------------------------------------------------------ authorities
+
+    def license_exporter(self, code: str, account: str) -> Receipt:
+        return self._registry_tx("licenseExporter", _code(code), _address(account))
+
+    def delist_exporter(self, code: str, account: str) -> Receipt:
+        return self._registry_tx("delistExporter", _code(code), _address(account))
+
+    def license_importer(self, code: str, account: str) -> Receipt:
+        return self._registry_tx("licenseImporter", _code(code), _address(account))
+
+    def delist_importer(self, code: str, account: str) -> Receipt:
+        return self._registry_tx("delistImporter", _code(code), _address(account))
+
+    # ------------------------------------------------------------------ certificates
+
+    def anchor(self, terms: ChainTerms) -> Receipt:
+        """Exporter: anchor a certificate for validation (REQUESTED)."""
+        return self._ledger_tx("anchor", terms.as_tuple())
+
+    def issue(self, terms: ChainTerms, exporter: str) -> Receipt:
+        """Exporting authority: issue a certificate directly (ISSUED)."""
+        return self._ledger_tx("issue", terms.as_tuple(), _address(exporter))
+
+    def validate(self, ref: CertificateRef) -> Receipt:
+        """Exporting authority: validate a requested certificate (ISSUED)."""
+        return self._ledger_tx("validate", self.resolve(ref))
+
+    def void(self, ref: CertificateRef, reason: str, *, batch_proof: BatchProof | None = None) -> Receipt:
+        """Exporting authority: void a certificate (VOIDED)."""
+        return self._ledger_tx("voidCertificate", self._hash_for(ref, batch_proof), reason, batch_proof=batch_proof)
+
+    def amend(
+        self, ref: CertificateRef, replacement: ChainTerms, reason: str, *, batch_proof: BatchProof | None = None
+    ) -> Receipt:
+        """Exporting authority: replace a certificate (old SUPERSEDED, new ISSUED)."""
+        return self._ledger_tx(
+            "amend", self._hash_for(ref, batch_proof), replacement.as_tuple(), reason, batch_proof=batch_proof
+        )
+
+    def confirm_receipt(self, ref: CertificateRef, *, batch_proof: BatchProof | None = None) -> Receipt:
+        """Importing authority: confirm the shipment arrived (RECEIVED)."""
+        return self._ledger_tx("confirmReceipt", self._hash_for(ref, batch_proof), batch_proof=batch_proof)
+
+    def record_discrepancy(
+        self, ref: CertificateRef, reason: str, *, batch_proof: BatchProof | None = None
+    ) -> Receipt:
+        """Importing authority: record a discrepancy (DISPUTED)."""
+        return self._ledger_tx("recordDiscrepancy", self._hash_for(ref, batch_proof), reason, batch_proof=batch_proof)
+
+    def resolve_dispute(self, ref: CertificateRef, note: str = "") -> Receipt:
+        """Importing authority: accept a disputed shipment (RECEIVED)."""
+        return self._ledger_tx("resolveDispute", self.resolve(ref), note)
+
+    def anchor_batch(self, origin: str, root: bytes, count: int) -> Receipt:
+        """Exporting authority: anchor a Merkle root of ``count`` issued certificates."""
+        return self._ledger_tx("anchorBatch", _code(origin), root, count)
+
+    def reveal(self, batch_proof: BatchProof) -> Receipt:
+        """Anyone: materialise a batched certificate from its proof."""
+        return self._ledger_tx("revealBatchCertificate", *_reveal_args(batch_proof))
+
+    def issue_many(self, items: Sequence[tuple[ChainTerms, str]]) -> list[Receipt]:
+        """Issue many certificates pipelined: consecutive nonces, one batch of sends,
+        receipts awaited together. Nothing is simulated; a failure is decoded from its
+        receipt and raised after all are mined."""
+        fn = self.ledger_abi.fn("issue")
+        calls = [
+            Call(self.deployment.ledger, fn.encode([t.as_tuple(), _address(e)]), GAS["issue"]) for t, e in items
+        ]
+        return self.transactor.send_many(calls)
+
+    def anchor_many(self, items: Sequence[ChainTerms]) -> list[Receipt]:
+        """Anchor many certificates pipelined (see :meth:`issue_many`)."""
+        fn = self.ledger_abi.fn("anchor")
+        calls = [Call(self.deployment.ledger, fn.encode([t.as_tuple()]), GAS["anchor"]) for t in items]
+        return self.transactor.send_many(calls)
+
+    # ------------------------------------------------------------------ reads
+
+    def resolve(self, ref: CertificateRef) -> bytes:
+        """Document hash of a certificate given by hash or number; NotFound if unknown."""
+        if isinstance(ref, bytes):
+            if len(ref) != 32:
+                raise ValueError("a document hash has 32 bytes")
+            return ref
+        if ref.startswith("0x") and len(ref) == 66:
+            return bytes.fromhex(ref[2:])
+        (document_hash,) = self._read(self.ledger_abi, self.deployment.ledger, "documentHashOf", ref)
+        if bytes(document_hash) == ZERO_HASH:
+            raise NotFound(f"no certificate numbered {ref!r} on the ledger")
+        return bytes(document_hash)
+
+    def certificate(self, ref: CertificateRef, *, block: int | str = "latest") -> CertificateRecord | None:
+        """The certificate's record, or None if the ledger does not hold it."""
+        if isinstance(ref, str) and not (ref.startswith("0x") and len(ref) == 66):
+            (raw,) = self._read(self.ledger_abi, self.deployment.ledger, "certificateByNumber", ref, block=block)
+        else:
+            (raw,) = self._read(self.ledger_abi, self.deployment.ledger, "certificate", self.resolve(ref), block=block)
+        return _record(raw)
+
+    def participant(self, code: str, *, with_history: bool = True) -> Participant | None:
+        (raw,) = self._read(self.registry_abi, self.deployment.registry, "participant", _code(code))
+        if raw[1] == ParticipantStatus.UNKNOWN:
+            return None
+        history = self.status_history(code) if with_history else ()
+        return Participant(
+            code=bytes(raw[0]).decode("ascii"),
+            status=ParticipantStatus(raw[1]),
+            validity_days=raw[2],
+            admitted_block=raw[3],
+            name=raw[4],
+            history=tuple(history),
+        )
+
+    def participants(self) -> list[Participant]:
+        (codes,) = self._read(self.registry_abi, self.deployment.registry, "participantCodes")
+        found = [self.participant(bytes(c).decode("ascii")) for c in codes]
+        return [p for p in found if p is not None]
+
+    def status_at(self, code: str, block_number: int) -> ParticipantStatus:
+        """A participant's status in force at the end of ``block_number``."""
+        (status,) = self._read(self.registry_abi, self.deployment.registry, "statusAt", _code(code), block_number)
+        return ParticipantStatus(status)
+
+    def status_history(self, code: str) -> list[StatusChange]:
+        (raw,) = self._read(self.registry_abi, self.deployment.registry, "statusHistory", _code(code))
+        return [StatusChange(ParticipantStatus(s), b, t) for s, b, t in raw]
+
+    def is_authority(self, code: str, account: str) -> bool:
+        return bool(self._read(self.registry_abi, self.deployment.registry, "isAuthority", _code(code), account)[0])
+
+    def is_exporter(self, code: str, account: str) -> bool:
+        return bool(self._read(self.registry_abi, self.deployment.registry, "isExporter", _code(code), account)[0])
+
+    def is_importer(self, code: str, account: str) -> bool:
+        return bool(self._read(self.registry_abi, self.deployment.registry, "isImporter", _code(code), account)[0])
+
+    def batch(self, root: bytes) -> Batch | None:
+        (raw,) = self._read(self.ledger_abi, self.deployment.ledger, "batch", root)
+        if raw[2] == 0:
+            return None
+        return Batch(root, bytes(raw[0]).decode("ascii"), raw[1], raw[2], raw[3])
+
+    def leaf_of(self, terms: ChainTerms) -> bytes:
+        """The contract's own Merkle leaf of ``terms`` (to cross-check off-chain trees)."""
+        return bytes(self._read(self.ledger_abi, self.deployment.ledger, "leafOf", terms.as_tuple())[0])
+
+    def verify_batch_certificate(self, batch_proof: BatchProof) -> bool:
+        args = _reveal_args(batch_proof)
+        return bool(self._read(self.ledger_abi, self.deployment.ledger, "verifyBatchCertificate", *args)[0])
+
+    def block_number(self) -> int:
+        return _int(self.rpc.call("eth_blockNumber", []))
+
+    def block_time(self, block_number: int) -> int:
+        """Timestamp of a block (cached: a mined block's time never changes)."""
+        cached = self._block_times.get(block_number)
+        if cached is None:
+            block = self.rpc.call("eth_getBlockByNumber", [hex(block_number), False])
+            if block is None:
+                raise NotFound(f"block {block_number} is not on this chain")
+            cached = self._block_times[block_number] = _int(block["timestamp"])
+        return cached
+
+    def timeline(self, ref: CertificateRef) -> list[TimelineEntry]:
+        """Every transition of a certificate, oldest first, from the contract's events."""
+        document_hash = self.resolve(ref)
+        record = self.certificate(document_hash)
+        if record is None:
+            return []
+        start = min(b for b in (record.requested_block, record.issued_block) if b is not None)
+        topic = "0x" + document_hash.hex()
+        superseded = "0x" + self.ledger_abi.events_by_name["CertificateSuperseded"].topic.hex()
+        queries = [
+            ("eth_getLogs", [{"address": [self.deployment.ledger], "fromBlock": hex(start), "topics": [None, topic]}]),
+            (
+                "eth_getLogs",
+                [{"address": [self.deployment.ledger], "fromBlock": hex(start), "topics": [superseded, None, topic]}],
+            ),
+        ]
+        logs: list[Any] = []
+        for result in self.rpc.batch(queries):
+            if isinstance(result, RpcError):
+                raise result
+            logs.extend(result)
+        entries = [self._timeline_entry(log, document_hash) for log in logs]
+        unique = {(e.block_number, e.tx_hash, e.event): e for e in entries if e is not None}
+        if record.batch_root is not None and record.issued_block is not None:
+            batch = self.batch(record.batch_root)
+            if batch is not None:
+                unique[(batch.anchored_block, b"", "BatchAnchored")] = TimelineEntry(
+                    event="BatchAnchored",
+                    status=CertificateStatus.ISSUED,
+                    block_number=batch.anchored_block,
+                    timestamp=batch.anchored_at,
+                    tx_hash=b"",
+                    actor=batch.issuer,
+                    detail="0x" + record.batch_root.hex(),
+                )
+        return sorted(unique.values(), key=lambda e: (e.block_number, e.event != "BatchAnchored"))
+
+    def events(self, from_block: int, to_block: int) -> list[tuple[str, dict[str, Any], Any]]:
+        """Decoded events of both contracts in a block range: (name, args, raw log)."""
+        raw = self.rpc.call(
+            "eth_getLogs",
+            [
+                {
+                    "address": [self.deployment.registry, self.deployment.ledger],
+                    "fromBlock": hex(from_block),
+                    "toBlock": hex(to_block),
+                }
+            ],
+        )
+        out: list[tuple[str, dict[str, Any], Any]] = []
+        for log in raw:
+            decoded = self._decode_log(log)
+            if decoded is not None:
+                out.append((decoded[0], decoded[1], log))
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _registry_tx(self, name: str, *args: Any) -> Receipt:
+        data = self.registry_abi.fn(name).encode(args)
+        return self.transactor.send(Call(self.deployment.registry, data))
+
+    def _ledger_tx(self, name: str, *args: Any, batch_proof: BatchProof | None = None) -> Receipt:
+        data = self.ledger_abi.fn(name).encode(args)
+        if batch_proof is not None and self.certificate(batch_proof.terms.document_hash) is None:
+            reveal = self.ledger_abi.fn("revealBatchCertificate").encode(_reveal_args(batch_proof))
+            data = self.ledger_abi.fn("multicall").encode([[reveal, data]])
+        return self.transactor.send(Call(self.deployment.ledger, data))
+
+    def _hash_for(self, ref: CertificateRef, batch_proof: BatchProof | None) -> bytes:
+        if batch_proof is not None:
+            return batch_proof.terms.document_hash
+        return self.resolve(ref)
+
+    def _read(self, interface: ContractInterface, to: str, name: str, *args: Any, block: int | str = "latest") -> Any:
+        fn = interface.fn(name)
+        tag = hex(block) if isinstance(block, int) else block
+        try:
+            result = self.rpc.call("eth_call", [{"to": to, "data": "0x" + fn.encode(args).hex()}, tag])
+        except RpcError as exc:
+            from kpledger.chain.revert import revert_data
+
+            data = revert_data(exc)
+            raise (self.decoder.decode(data) if data is not None else exc) from None
+        return fn.decode(bytes(HexBytes(result)))
+
+    def _decode_log(self, log: Any) -> tuple[str, dict[str, Any]] | None:
+        topics = [bytes(HexBytes(t)) for t in log["topics"]]
+        if not topics:
+            return None
+        address = to_checksum_address(log["address"])
+        interface = self.ledger_abi if address == self.deployment.ledger else self.registry_abi
+        event = interface.events.get(topics[0])
+        if event is None:
+            return None
+        return event.name, event.decode(topics, bytes(HexBytes(log["data"])))
+
+    def _timeline_entry(self, log: Any, document_hash: bytes) -> TimelineEntry | None:
+        decoded = self._decode_log(log)
+        if decoded is None:
+            return None
+        name, args = decoded
+        status = _TRANSITION_STATUS.get(name)
+        if status is None:
+            return None
+        if name == "CertificateSuperseded" and bytes(args["replacement"]) == document_hash:
+            name, status = "Supersedes", CertificateStatus.ISSUED
+        actor = args.get("by") or args.get("issuer") or args.get("exporter")
+        detail = args.get("reason") or args.get("note")
+        if name == "CertificateSuperseded":
+            detail = f"replaced by 0x{bytes(args['replacement']).hex()}: {args['reason']}"
+        elif name == "Supersedes":
+            detail = f"replaces 0x{bytes(args['documentHash']).hex()}: {args['reason']}"
+        block_number = _int(log["blockNumber"])
+        return TimelineEntry(
+            event=name,
+            status=status,
+            block_number=block_number,
+            timestamp=self.block_time(block_number),
+            tx_hash=bytes(HexBytes(log["transactionHash"])),
+            actor=to_checksum_address(actor) if actor and actor != ZERO_ADDRESS else None,
+            detail=detail or None,
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _web3(target: str | Web3 | InProcessChain, chain_id: int | None) -> Web3:
+    if isinstance(target, InProcessChain):
+        return target.w3
+    if isinstance(target, Web3):
+        return target
+    return connect_rpc(target, expected_chain_id=chain_id)
+
+
+def _signer(signer: Signer | bytes | None) -> Signer | None:
+    if signer is None or isinstance(signer, Signer):
+        return signer
+    return Signer(signer)
+
+
+@lru_cache(maxsize=512)
+def _code(code: str) -> bytes:
+    if len(code) != 2 or not code.isascii():
+        raise KPLedgerError(f"participant code {code!r}: must be two ASCII letters (ISO 3166-1 alpha-2 or EU)")
+    return code.upper().encode("ascii")
+
+
+def _address(account: str) -> str:
+    try:
+        return str(to_checksum_address(account))
+    except ValueError:
+        raise KPLedgerError(f"account {account!r}: not an Ethereum address (0x + 40 hex digits)") from None
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    return int(value, 16) if isinstance(value, str) and value.startswith("0x") else int(value)
+
+
+def _reveal_args(proof: BatchProof) -> tuple[Any, ...]:
+    return (proof.terms.as_tuple(), proof.root, list(proof.proof))
+
+
+def _optional_hash(value: bytes) -> bytes | None:
+    value = bytes(value)
+    return None if value == ZERO_HASH else value
+
+
+def _optional_block(value: int) -> int | None:
+    return value or None
+
+
+def _record(raw: Iterable[Any]) -> CertificateRecord | None:
+    (
+        document_hash,
+        number,
+        origin,
+        destination,
+        status,
+        stored_status,
+        carats,
+        value_cents,
+        parcels,
+        expires_at,
+        exporter,
+        requested_block,
+        issued_block,
+        responded_block,
+        closed_block,
+        supersedes,
+        superseded_by,
+        batch_root,
+    ) = raw
+    if stored_status == CertificateStatus.NONE:
+        return None
+    return CertificateRecord(
+        document_hash=bytes(document_hash),
+        number=number,
+        origin=bytes(origin).decode("ascii"),
+        destination=bytes(destination).decode("ascii"),
+        status=CertificateStatus(status),
+        stored_status=CertificateStatus(stored_status),
+        carats=carats,
+        value_cents=value_cents,
+        parcels=parcels,
+        expires_at=expires_at,
+        exporter=None if exporter == ZERO_ADDRESS else to_checksum_address(exporter),
+        requested_block=_optional_block(requested_block),
+        issued_block=_optional_block(issued_block),
+        responded_block=_optional_block(responded_block),
+        closed_block=_optional_block(closed_block),
+        supersedes=_optional_hash(supersedes),
+        superseded_by=_optional_hash(superseded_by),
+        batch_root=_optional_hash(batch_root),
+    )

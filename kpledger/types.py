@@ -1,0 +1,158 @@
+"""Plain Python views of what the contracts store and emit.
+
+Why dataclasses and not the raw tuples web3 returns: callers, the API and the auditor
+all speak of ``record.status`` and ``participant.code``; positional tuples would tie
+each of them to the Solidity struct order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class CertificateStatus(IntEnum):
+    """Mirrors ``ICertificateLedger.CertificateStatus`` (``EXPIRED`` is derived)."""
+
+    NONE = 0
+    REQUESTED = 1
+    ISSUED = 2
+    RECEIVED = 3
+    DISPUTED = 4
+    VOIDED = 5
+    SUPERSEDED = 6
+    EXPIRED = 7
+
+
+class ParticipantStatus(IntEnum):
+    """Mirrors ``IParticipantRegistry.ParticipantStatus``."""
+
+    UNKNOWN = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+
+
+class RoleKind(IntEnum):
+    """Mirrors ``IParticipantRegistry.RoleKind``."""
+
+    AUTHORITY = 0
+    EXPORTER = 1
+    IMPORTER = 2
+
+
+@dataclass(frozen=True)
+class ChainTerms:
+    """What the ledger stores of a certificate: the on-chain tuple, also the Merkle leaf.
+
+    ``carats`` are hundredths of a carat, ``value_cents`` US cents, ``expires_at`` the
+    Unix time at the end of the expiry day (UTC)."""
+
+    document_hash: bytes
+    number: str
+    origin: str
+    destination: str
+    carats: int
+    value_cents: int
+    parcels: int
+    expires_at: int
+
+    def as_tuple(self) -> tuple[bytes, str, bytes, bytes, int, int, int, int]:
+        """The ``CertificateInput`` struct as ABI values."""
+        return (
+            self.document_hash,
+            self.number,
+            self.origin.encode("ascii"),
+            self.destination.encode("ascii"),
+            self.carats,
+            self.value_cents,
+            self.parcels,
+            self.expires_at,
+        )
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """A certificate as the ledger holds it. Blocks are ``None`` for transitions that
+    have not happened."""
+
+    document_hash: bytes
+    number: str
+    origin: str
+    destination: str
+    status: CertificateStatus
+    stored_status: CertificateStatus
+    carats: int
+    value_cents: int
+    parcels: int
+    expires_at: int
+    exporter: str | None
+    requested_block: int | None
+    issued_block: int | None
+    responded_block: int | None
+    closed_block: int | None
+    supersedes: bytes | None
+    superseded_by: bytes | None
+    batch_root: bytes | None
+
+    @property
+    def terms(self) -> ChainTerms:
+        return ChainTerms(
+            self.document_hash,
+            self.number,
+            self.origin,
+            self.destination,
+            self.carats,
+            self.value_cents,
+            self.parcels,
+            self.expires_at,
+        )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: ParticipantStatus
+    block_number: int
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Participant:
+    code: str
+    name: str
+    status: ParticipantStatus
+    validity_days: int
+    admitted_block: int
+    history: tuple[StatusChange, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Batch:
+    root: bytes
+    origin: str
+    issuer: str
+    anchored_block: int
+    anchored_at: int
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The part of a transaction receipt callers need."""
+
+    tx_hash: bytes
+    block_number: int
+    gas_used: int
+    status: int
+    contract_address: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One transition of a certificate, from its event log."""
+
+    event: str
+    status: CertificateStatus
+    block_number: int
+    timestamp: int
+    tx_hash: bytes
+    actor: str | None
+    detail: str | None = None
