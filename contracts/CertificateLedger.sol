@@ -296,7 +296,6 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         if (holder != bytes32(0)) revert CertificateNumberAlreadyUsed(cert.number, holder);
 
         _hashByNumber[numberId] = documentHash;
-        bool requested = status == CertificateStatus.Requested;
         _records[documentHash] = Record({
             numberSuffix: bytes32(number[2:]),
             exporter: exporter,
