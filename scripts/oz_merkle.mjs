@@ -5,7 +5,7 @@
 //   in:  {"cases": [{"leafEncoding": [...], "values": [[...], ...]}, ...],
 //        "dumps": [<standard-v1 dump>, ...],        // StandardMerkleTree.load must accept
 //        "documents": [<kpledger-batch-proof-v1>, ...]}  // checked the way a JS verifier would
-//   out: {"cases": [{"root", "proofs": [[...], ...], "dump", "leafHashes"} | {"error"}, ...],
+//   out: {"cases": [{"root", "proofs", "proofsByValue", "dump", "leafHashes"} | {"error"}, ...],
 //         "dumps": [{"root"} | {"error"}, ...],
 //         "documents": [true | false | {"error"}, ...]}
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
@@ -30,6 +30,7 @@ const out = {
       return {
         root: tree.root,
         proofs: values.map((_, i) => tree.getProof(i)),
+        proofsByValue: values.map((v) => tree.getProof(v)),
         dump: tree.dump(),
         leafHashes: values.map((v) => standardLeafHash(leafEncoding, v)),
       };
