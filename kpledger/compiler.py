@@ -177,8 +177,6 @@ def render_error_module(artifacts: dict[str, Any]) -> str:
         "",
         "from __future__ import annotations",
         "",
-        "from typing import Any",
-        "",
         "from kpledger.errors import ContractError",
         "",
     ]
@@ -193,7 +191,7 @@ def render_error_module(artifacts: dict[str, Any]) -> str:
                 "",
                 "    @property",
                 f"    def {attribute}(self) -> {_py_type(item['type'])}:",
-                f"        value: Any = self.args_[{item['name']!r}]",
+                f"        value: {_py_type(item['type'])} = self.args_[{item['name']!r}]",
                 "        return value",
             ]
         lines.append("")

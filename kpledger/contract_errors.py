@@ -6,8 +6,6 @@ carries the error's arguments as attributes and in ``args_``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kpledger.errors import ContractError
 
 
@@ -26,12 +24,12 @@ class AccessControlUnauthorizedAccount(ContractError):
 
     @property
     def account(self) -> str:
-        value: Any = self.args_['account']
+        value: str = self.args_['account']
         return value
 
     @property
     def needed_role(self) -> bytes:
-        value: Any = self.args_['neededRole']
+        value: bytes = self.args_['neededRole']
         return value
 
 
@@ -43,7 +41,7 @@ class AddressEmptyCode(ContractError):
 
     @property
     def target(self) -> str:
-        value: Any = self.args_['target']
+        value: str = self.args_['target']
         return value
 
 
@@ -55,12 +53,12 @@ class BatchDestinationNotActive(ContractError):
 
     @property
     def root(self) -> bytes:
-        value: Any = self.args_['root']
+        value: bytes = self.args_['root']
         return value
 
     @property
     def destination(self) -> bytes:
-        value: Any = self.args_['destination']
+        value: bytes = self.args_['destination']
         return value
 
 
@@ -79,12 +77,12 @@ class BatchInvalidProof(ContractError):
 
     @property
     def root(self) -> bytes:
-        value: Any = self.args_['root']
+        value: bytes = self.args_['root']
         return value
 
     @property
     def leaf(self) -> bytes:
-        value: Any = self.args_['leaf']
+        value: bytes = self.args_['leaf']
         return value
 
 
@@ -96,7 +94,7 @@ class BatchInvalidRoot(ContractError):
 
     @property
     def root(self) -> bytes:
-        value: Any = self.args_['root']
+        value: bytes = self.args_['root']
         return value
 
 
@@ -108,17 +106,17 @@ class BatchOriginMismatch(ContractError):
 
     @property
     def root(self) -> bytes:
-        value: Any = self.args_['root']
+        value: bytes = self.args_['root']
         return value
 
     @property
     def expected(self) -> bytes:
-        value: Any = self.args_['expected']
+        value: bytes = self.args_['expected']
         return value
 
     @property
     def actual(self) -> bytes:
-        value: Any = self.args_['actual']
+        value: bytes = self.args_['actual']
         return value
 
 
@@ -130,7 +128,7 @@ class BatchUnknown(ContractError):
 
     @property
     def root(self) -> bytes:
-        value: Any = self.args_['root']
+        value: bytes = self.args_['root']
         return value
 
 
@@ -142,12 +140,12 @@ class CertificateAmendmentOriginMismatch(ContractError):
 
     @property
     def expected(self) -> bytes:
-        value: Any = self.args_['expected']
+        value: bytes = self.args_['expected']
         return value
 
     @property
     def actual(self) -> bytes:
-        value: Any = self.args_['actual']
+        value: bytes = self.args_['actual']
         return value
 
 
@@ -159,12 +157,12 @@ class CertificateExpired(ContractError):
 
     @property
     def document_hash(self) -> bytes:
-        value: Any = self.args_['documentHash']
+        value: bytes = self.args_['documentHash']
         return value
 
     @property
     def expires_at(self) -> int:
-        value: Any = self.args_['expiresAt']
+        value: int = self.args_['expiresAt']
         return value
 
 
@@ -176,12 +174,12 @@ class CertificateExpiryInPast(ContractError):
 
     @property
     def expires_at(self) -> int:
-        value: Any = self.args_['expiresAt']
+        value: int = self.args_['expiresAt']
         return value
 
     @property
     def now(self) -> int:
-        value: Any = self.args_['now_']
+        value: int = self.args_['now_']
         return value
 
 
@@ -193,7 +191,7 @@ class CertificateHashAlreadyUsed(ContractError):
 
     @property
     def document_hash(self) -> bytes:
-        value: Any = self.args_['documentHash']
+        value: bytes = self.args_['documentHash']
         return value
 
 
@@ -205,12 +203,12 @@ class CertificateInvalidNumber(ContractError):
 
     @property
     def number(self) -> str:
-        value: Any = self.args_['number']
+        value: str = self.args_['number']
         return value
 
     @property
     def origin(self) -> bytes:
-        value: Any = self.args_['origin']
+        value: bytes = self.args_['origin']
         return value
 
 
@@ -222,12 +220,12 @@ class CertificateInvalidQuantity(ContractError):
 
     @property
     def field(self) -> str:
-        value: Any = self.args_['field']
+        value: str = self.args_['field']
         return value
 
     @property
     def value(self) -> int:
-        value: Any = self.args_['value']
+        value: int = self.args_['value']
         return value
 
 
@@ -246,12 +244,12 @@ class CertificateInvalidTransition(ContractError):
 
     @property
     def document_hash(self) -> bytes:
-        value: Any = self.args_['documentHash']
+        value: bytes = self.args_['documentHash']
         return value
 
     @property
     def status(self) -> int:
-        value: Any = self.args_['status']
+        value: int = self.args_['status']
         return value
 
 
@@ -263,12 +261,12 @@ class CertificateNumberAlreadyUsed(ContractError):
 
     @property
     def number(self) -> str:
-        value: Any = self.args_['number']
+        value: str = self.args_['number']
         return value
 
     @property
     def document_hash(self) -> bytes:
-        value: Any = self.args_['documentHash']
+        value: bytes = self.args_['documentHash']
         return value
 
 
@@ -280,7 +278,7 @@ class CertificateSameOriginAndDestination(ContractError):
 
     @property
     def participant(self) -> bytes:
-        value: Any = self.args_['participant']
+        value: bytes = self.args_['participant']
         return value
 
 
@@ -292,7 +290,7 @@ class CertificateUnknown(ContractError):
 
     @property
     def document_hash(self) -> bytes:
-        value: Any = self.args_['documentHash']
+        value: bytes = self.args_['documentHash']
         return value
 
 
@@ -304,12 +302,12 @@ class CertificateValidityTooLong(ContractError):
 
     @property
     def expires_at(self) -> int:
-        value: Any = self.args_['expiresAt']
+        value: int = self.args_['expiresAt']
         return value
 
     @property
     def latest_allowed(self) -> int:
-        value: Any = self.args_['latestAllowed']
+        value: int = self.args_['latestAllowed']
         return value
 
 
@@ -342,7 +340,7 @@ class RegistryInvalidParticipantCode(ContractError):
 
     @property
     def code(self) -> bytes:
-        value: Any = self.args_['code']
+        value: bytes = self.args_['code']
         return value
 
 
@@ -354,7 +352,7 @@ class RegistryInvalidParticipantName(ContractError):
 
     @property
     def code(self) -> bytes:
-        value: Any = self.args_['code']
+        value: bytes = self.args_['code']
         return value
 
 
@@ -366,12 +364,12 @@ class RegistryInvalidValidityPeriod(ContractError):
 
     @property
     def code(self) -> bytes:
-        value: Any = self.args_['code']
+        value: bytes = self.args_['code']
         return value
 
     @property
     def validity_days(self) -> int:
-        value: Any = self.args_['validityDays']
+        value: int = self.args_['validityDays']
         return value
 
 
@@ -383,7 +381,7 @@ class RegistryParticipantAlreadyAdmitted(ContractError):
 
     @property
     def code(self) -> bytes:
-        value: Any = self.args_['code']
+        value: bytes = self.args_['code']
         return value
 
 
@@ -395,12 +393,12 @@ class RegistryParticipantNotActive(ContractError):
 
     @property
     def code(self) -> bytes:
-        value: Any = self.args_['code']
+        value: bytes = self.args_['code']
         return value
 
     @property
     def status(self) -> int:
-        value: Any = self.args_['status']
+        value: int = self.args_['status']
         return value
 
 
@@ -412,12 +410,12 @@ class RegistryParticipantNotSuspended(ContractError):
 
     @property
     def code(self) -> bytes:
-        value: Any = self.args_['code']
+        value: bytes = self.args_['code']
         return value
 
     @property
     def status(self) -> int:
-        value: Any = self.args_['status']
+        value: int = self.args_['status']
         return value
 
 
@@ -429,7 +427,7 @@ class RegistryParticipantUnknown(ContractError):
 
     @property
     def code(self) -> bytes:
-        value: Any = self.args_['code']
+        value: bytes = self.args_['code']
         return value
 
 
@@ -441,17 +439,17 @@ class RegistryRoleAlreadyHeld(ContractError):
 
     @property
     def code(self) -> bytes:
-        value: Any = self.args_['code']
+        value: bytes = self.args_['code']
         return value
 
     @property
     def account(self) -> str:
-        value: Any = self.args_['account']
+        value: str = self.args_['account']
         return value
 
     @property
     def kind(self) -> int:
-        value: Any = self.args_['kind']
+        value: int = self.args_['kind']
         return value
 
 
@@ -463,17 +461,17 @@ class RegistryRoleNotHeld(ContractError):
 
     @property
     def code(self) -> bytes:
-        value: Any = self.args_['code']
+        value: bytes = self.args_['code']
         return value
 
     @property
     def account(self) -> str:
-        value: Any = self.args_['account']
+        value: str = self.args_['account']
         return value
 
     @property
     def kind(self) -> int:
-        value: Any = self.args_['kind']
+        value: int = self.args_['kind']
         return value
 
 
@@ -485,7 +483,7 @@ class RegistryScopedRoleManagedByRegistry(ContractError):
 
     @property
     def role(self) -> bytes:
-        value: Any = self.args_['role']
+        value: bytes = self.args_['role']
         return value
 
 

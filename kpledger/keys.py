@@ -26,7 +26,9 @@ PRIVATE_KEY_ENV = "KPLEDGER_PRIVATE_KEY"
 MIN_PASSWORD_LENGTH = 8
 
 
-def password_from_env_or_prompt(env: str = PASSWORD_ENV, *, prompt: bool = True, confirm: bool = False) -> str:
+def password_from_env_or_prompt(
+    env: str = PASSWORD_ENV, *, prompt: bool = True, confirm: bool = False
+) -> str:
     """The keystore password from ``env``, else asked on the terminal (not echoed)."""
     password = os.environ.get(env)
     if password:

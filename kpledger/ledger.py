@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 
@@ -138,10 +139,12 @@ class Ledger:
         rpc = Rpc(_web3(target, None))
         deployer = _signer(signer)
         assert deployer is not None
-        transactor = Transactor(rpc, deployer, RevertDecoder(), receipt_timeout=options.get("receipt_timeout", 120.0))
+        transactor = Transactor(
+            rpc, deployer, RevertDecoder(), receipt_timeout=options.get("receipt_timeout", 120.0)
+        )
         registry_art = artifacts.contract("ParticipantRegistry")
         ledger_art = artifacts.contract("CertificateLedger")
-        from eth_abi import encode as abi_encode
+        from eth_abi.abi import encode as abi_encode
 
         governor = to_checksum_address(governance or deployer.address)
         registry_receipt = transactor.send(
@@ -274,10 +277,17 @@ class Ledger:
 
     def void(self, ref: CertificateRef, reason: str, *, batch_proof: BatchProof | None = None) -> Receipt:
         """Exporting authority: void a certificate (VOIDED)."""
-        return self._ledger_tx("voidCertificate", self._hash_for(ref, batch_proof), reason, batch_proof=batch_proof)
+        return self._ledger_tx(
+            "voidCertificate", self._hash_for(ref, batch_proof), reason, batch_proof=batch_proof
+        )
 
     def amend(
-        self, ref: CertificateRef, replacement: ChainTerms, reason: str, *, batch_proof: BatchProof | None = None
+        self,
+        ref: CertificateRef,
+        replacement: ChainTerms,
+        reason: str,
+        *,
+        batch_proof: BatchProof | None = None,
     ) -> Receipt:
         """Exporting authority: replace a certificate (old SUPERSEDED, new ISSUED)."""
         return self._ledger_tx(
@@ -292,7 +302,9 @@ class Ledger:
         self, ref: CertificateRef, reason: str, *, batch_proof: BatchProof | None = None
     ) -> Receipt:
         """Importing authority: record a discrepancy (DISPUTED)."""
-        return self._ledger_tx("recordDiscrepancy", self._hash_for(ref, batch_proof), reason, batch_proof=batch_proof)
+        return self._ledger_tx(
+            "recordDiscrepancy", self._hash_for(ref, batch_proof), reason, batch_proof=batch_proof
+        )
 
     def resolve_dispute(self, ref: CertificateRef, note: str = "") -> Receipt:
         """Importing authority: accept a disputed shipment (RECEIVED)."""
@@ -312,7 +324,8 @@ class Ledger:
         receipt and raised after all are mined."""
         fn = self.ledger_abi.fn("issue")
         calls = [
-            Call(self.deployment.ledger, fn.encode([t.as_tuple(), _address(e)]), GAS["issue"]) for t, e in items
+            Call(self.deployment.ledger, fn.encode([t.as_tuple(), _address(e)]), GAS["issue"])
+            for t, e in items
         ]
         return self.transactor.send_many(calls)
 
@@ -340,9 +353,13 @@ class Ledger:
     def certificate(self, ref: CertificateRef, *, block: int | str = "latest") -> CertificateRecord | None:
         """The certificate's record, or None if the ledger does not hold it."""
         if isinstance(ref, str) and not (ref.startswith("0x") and len(ref) == 66):
-            (raw,) = self._read(self.ledger_abi, self.deployment.ledger, "certificateByNumber", ref, block=block)
+            (raw,) = self._read(
+                self.ledger_abi, self.deployment.ledger, "certificateByNumber", ref, block=block
+            )
         else:
-            (raw,) = self._read(self.ledger_abi, self.deployment.ledger, "certificate", self.resolve(ref), block=block)
+            (raw,) = self._read(
+                self.ledger_abi, self.deployment.ledger, "certificate", self.resolve(ref), block=block
+            )
         return _record(raw)
 
     def participant(self, code: str, *, with_history: bool = True) -> Participant | None:
@@ -366,7 +383,9 @@ class Ledger:
 
     def status_at(self, code: str, block_number: int) -> ParticipantStatus:
         """A participant's status in force at the end of ``block_number``."""
-        (status,) = self._read(self.registry_abi, self.deployment.registry, "statusAt", _code(code), block_number)
+        (status,) = self._read(
+            self.registry_abi, self.deployment.registry, "statusAt", _code(code), block_number
+        )
         return ParticipantStatus(status)
 
     def status_history(self, code: str) -> list[StatusChange]:
@@ -374,13 +393,19 @@ class Ledger:
         return [StatusChange(ParticipantStatus(s), b, t) for s, b, t in raw]
 
     def is_authority(self, code: str, account: str) -> bool:
-        return bool(self._read(self.registry_abi, self.deployment.registry, "isAuthority", _code(code), account)[0])
+        return bool(
+            self._read(self.registry_abi, self.deployment.registry, "isAuthority", _code(code), account)[0]
+        )
 
     def is_exporter(self, code: str, account: str) -> bool:
-        return bool(self._read(self.registry_abi, self.deployment.registry, "isExporter", _code(code), account)[0])
+        return bool(
+            self._read(self.registry_abi, self.deployment.registry, "isExporter", _code(code), account)[0]
+        )
 
     def is_importer(self, code: str, account: str) -> bool:
-        return bool(self._read(self.registry_abi, self.deployment.registry, "isImporter", _code(code), account)[0])
+        return bool(
+            self._read(self.registry_abi, self.deployment.registry, "isImporter", _code(code), account)[0]
+        )
 
     def batch(self, root: bytes) -> Batch | None:
         (raw,) = self._read(self.ledger_abi, self.deployment.ledger, "batch", root)
@@ -419,10 +444,19 @@ class Ledger:
         topic = "0x" + document_hash.hex()
         superseded = "0x" + self.ledger_abi.events_by_name["CertificateSuperseded"].topic.hex()
         queries = [
-            ("eth_getLogs", [{"address": [self.deployment.ledger], "fromBlock": hex(start), "topics": [None, topic]}]),
             (
                 "eth_getLogs",
-                [{"address": [self.deployment.ledger], "fromBlock": hex(start), "topics": [superseded, None, topic]}],
+                [{"address": [self.deployment.ledger], "fromBlock": hex(start), "topics": [None, topic]}],
+            ),
+            (
+                "eth_getLogs",
+                [
+                    {
+                        "address": [self.deployment.ledger],
+                        "fromBlock": hex(start),
+                        "topics": [superseded, None, topic],
+                    }
+                ],
             ),
         ]
         logs: list[Any] = []
@@ -483,7 +517,9 @@ class Ledger:
             return batch_proof.terms.document_hash
         return self.resolve(ref)
 
-    def _read(self, interface: ContractInterface, to: str, name: str, *args: Any, block: int | str = "latest") -> Any:
+    def _read(
+        self, interface: ContractInterface, to: str, name: str, *args: Any, block: int | str = "latest"
+    ) -> Any:
         fn = interface.fn(name)
         tag = hex(block) if isinstance(block, int) else block
         try:
@@ -554,7 +590,9 @@ def _signer(signer: Signer | bytes | None) -> Signer | None:
 @lru_cache(maxsize=512)
 def _code(code: str) -> bytes:
     if len(code) != 2 or not code.isascii():
-        raise KPLedgerError(f"participant code {code!r}: must be two ASCII letters (ISO 3166-1 alpha-2 or EU)")
+        raise KPLedgerError(
+            f"participant code {code!r}: must be two ASCII letters (ISO 3166-1 alpha-2 or EU)"
+        )
     return code.upper().encode("ascii")
 
 

@@ -104,9 +104,13 @@ def verify(
     """Verify a document (file bytes, a path, a parsed JSON object or a Certificate)
     or a bare document hash (``0x`` + 64 hex digits)."""
     if isinstance(subject, Certificate):
-        return verify_document(ledger, subject.to_document(), batch_proof=batch_proof, with_timeline=with_timeline)
+        return verify_document(
+            ledger, subject.to_document(), batch_proof=batch_proof, with_timeline=with_timeline
+        )
     if isinstance(subject, Path):
-        return verify_document(ledger, subject.read_bytes(), batch_proof=batch_proof, with_timeline=with_timeline)
+        return verify_document(
+            ledger, subject.read_bytes(), batch_proof=batch_proof, with_timeline=with_timeline
+        )
     if isinstance(subject, str):
         from kpledger.certificate import parse_hash
 
@@ -153,7 +157,9 @@ def _verify(
     try:
         return _verify_on_chain(ledger, digest, certificate, batch_proof, with_timeline)
     except ChainError as exc:
-        error = Fragment("chain", Result.ERROR, Code.CHAIN_UNAVAILABLE, f"the ledger could not be read: {exc}")
+        error = Fragment(
+            "chain", Result.ERROR, Code.CHAIN_UNAVAILABLE, f"the ledger could not be read: {exc}"
+        )
         fragments = tuple(
             Fragment(name, Result.ERROR, Code.CHAIN_UNAVAILABLE, error.message)
             for name in ("integrity", "status", "identity")
@@ -199,7 +205,10 @@ def _verify_batched(
     """A batched certificate not yet revealed: its proof stands in for the record."""
     if not ledger.verify_batch_certificate(proof):
         integrity = Fragment(
-            "integrity", Result.INVALID, Code.NOT_ANCHORED, "the batch proof does not match an anchored batch root"
+            "integrity",
+            Result.INVALID,
+            Code.NOT_ANCHORED,
+            "the batch proof does not match an anchored batch root",
         )
         fragments = (
             integrity,
@@ -215,7 +224,8 @@ def _verify_batched(
             "integrity",
             Result.VALID,
             Code.BATCH_PROOF,
-            f"anchored as certificate {terms.number} in batch 0x{proof.root.hex()[:12]}… (proof checked on chain)",
+            f"anchored as certificate {terms.number} in batch 0x{proof.root.hex()[:12]}…"
+            " (proof checked on chain)",
             {"number": terms.number, "batch_root": "0x" + proof.root.hex()},
         ),
         terms.number,
@@ -263,7 +273,9 @@ def _not_anchored(ledger: Ledger, digest: bytes, certificate: Certificate | None
                 " differs from the one anchored",
                 {"number": certificate.number, "anchored_hash": "0x" + holder.document_hash.hex()},
             )
-    return Fragment("integrity", Result.INVALID, Code.NOT_ANCHORED, "no certificate with this document hash is anchored")
+    return Fragment(
+        "integrity", Result.INVALID, Code.NOT_ANCHORED, "no certificate with this document hash is anchored"
+    )
 
 
 def _integrity(record: CertificateRecord, certificate: Certificate | None) -> Fragment:
@@ -274,7 +286,14 @@ def _integrity(record: CertificateRecord, certificate: Certificate | None) -> Fr
         f"anchored as certificate {record.number}",
         {"number": record.number},
     )
-    stated = (record.origin, record.destination, record.carats, record.value_cents, record.parcels, record.expires_at)
+    stated = (
+        record.origin,
+        record.destination,
+        record.carats,
+        record.value_cents,
+        record.parcels,
+        record.expires_at,
+    )
     return _terms_check(anchored, record.number, stated, certificate)
 
 
@@ -306,10 +325,15 @@ def _status(ledger: Ledger, record: CertificateRecord, head: int) -> Fragment:
     status = record.status
     details: dict[str, Any] = {"status": status.name}
     if status is CertificateStatus.ISSUED:
-        return Fragment("status", Result.VALID, Code.ISSUED, f"issued; valid until {_iso(record.expires_at)}", details)
+        return Fragment(
+            "status", Result.VALID, Code.ISSUED, f"issued; valid until {_iso(record.expires_at)}", details
+        )
     if status is CertificateStatus.RECEIVED:
         return Fragment(
-            "status", Result.VALID, Code.RECEIVED, f"receipt confirmed by the importing authority ({record.destination})",
+            "status",
+            Result.VALID,
+            Code.RECEIVED,
+            f"receipt confirmed by the importing authority ({record.destination})",
             details,
         )
     if status is CertificateStatus.SUPERSEDED and record.superseded_by is not None:
@@ -318,18 +342,30 @@ def _status(ledger: Ledger, record: CertificateRecord, head: int) -> Fragment:
         details["superseded_by"] = number
         return Fragment("status", Result.INVALID, Code.SUPERSEDED, f"superseded by {number}", details)
     messages = {
-        CertificateStatus.REQUESTED: (Code.REQUESTED, "anchored by the exporter but not yet validated by the authority"),
+        CertificateStatus.REQUESTED: (
+            Code.REQUESTED,
+            "anchored by the exporter but not yet validated by the authority",
+        ),
         CertificateStatus.DISPUTED: (Code.DISPUTED, "the importing authority recorded a discrepancy"),
         CertificateStatus.VOIDED: (Code.VOIDED, "voided by the exporting authority"),
-        CertificateStatus.EXPIRED: (Code.EXPIRED, f"expired at {_iso(record.expires_at)} without confirmed receipt"),
+        CertificateStatus.EXPIRED: (
+            Code.EXPIRED,
+            f"expired at {_iso(record.expires_at)} without confirmed receipt",
+        ),
     }
     code, message = messages[status]
     return Fragment("status", Result.INVALID, code, message, details)
 
 
-def _identity(ledger: Ledger, record: CertificateRecord, timeline: list[TimelineEntry], head: int) -> Fragment:
+def _identity(
+    ledger: Ledger, record: CertificateRecord, timeline: list[TimelineEntry], head: int
+) -> Fragment:
     issuer = next(
-        (e.actor for e in timeline if e.event in ("CertificateIssued", "CertificateValidated", "BatchAnchored")),
+        (
+            e.actor
+            for e in timeline
+            if e.event in ("CertificateIssued", "CertificateValidated", "BatchAnchored")
+        ),
         None,
     )
     at_block = record.issued_block or record.requested_block or head
@@ -339,7 +375,9 @@ def _identity(ledger: Ledger, record: CertificateRecord, timeline: list[Timeline
 def _origin_identity(ledger: Ledger, origin: str, at_block: int, issuer: str | None) -> Fragment:
     participant = ledger.participant(origin, with_history=False)
     if participant is None:
-        return Fragment("identity", Result.INVALID, Code.UNKNOWN_PARTICIPANT, f"{origin} is not a KP participant")
+        return Fragment(
+            "identity", Result.INVALID, Code.UNKNOWN_PARTICIPANT, f"{origin} is not a KP participant"
+        )
     then = ledger.status_at(origin, at_block)
     details: dict[str, Any] = {
         "origin": origin,
@@ -367,18 +405,27 @@ def _origin_identity(ledger: Ledger, origin: str, at_block: int, issuer: str | N
         )
     who = f" by authority account {issuer}" if issuer else ""
     return Fragment(
-        "identity", Result.VALID, Code.ORIGIN_ACTIVE, f"issued by {participant.name} ({origin}), an active participant{who}",
+        "identity",
+        Result.VALID,
+        Code.ORIGIN_ACTIVE,
+        f"issued by {participant.name} ({origin}), an active participant{who}",
         details,
     )
 
 
 def _identity_of_document(ledger: Ledger, certificate: Certificate | None, head: int) -> Fragment:
     if certificate is None:
-        return Fragment("identity", Result.INVALID, Code.NOT_CHECKED, "not checked: the document is not on the ledger")
+        return Fragment(
+            "identity", Result.INVALID, Code.NOT_CHECKED, "not checked: the document is not on the ledger"
+        )
     origin = certificate.exporting_participant
     if ledger.participant(origin, with_history=False) is None:
-        return Fragment("identity", Result.INVALID, Code.UNKNOWN_PARTICIPANT, f"{origin} is not a KP participant")
-    return Fragment("identity", Result.INVALID, Code.NOT_CHECKED, "not checked: the document is not on the ledger")
+        return Fragment(
+            "identity", Result.INVALID, Code.UNKNOWN_PARTICIPANT, f"{origin} is not a KP participant"
+        )
+    return Fragment(
+        "identity", Result.INVALID, Code.NOT_CHECKED, "not checked: the document is not on the ledger"
+    )
 
 
 def _conclude(
@@ -394,7 +441,9 @@ def _conclude(
         verdict = Result.VALID
     else:
         verdict = Result.INVALID
-    failing = next((f for f in fragments if f.result is not Result.VALID and f.code is not Code.NOT_CHECKED), None)
+    failing = next(
+        (f for f in fragments if f.result is not Result.VALID and f.code is not Code.NOT_CHECKED), None
+    )
     code = failing.code if failing else Code.VALID
     message = failing.message if failing else "valid: anchored, in force, issued by an active participant"
     return Verification(hash_hex(digest), verdict, code, message, fragments, certificate, timeline, head)

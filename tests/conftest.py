@@ -38,8 +38,16 @@ class World:
 
     def ledgers(self) -> list[Ledger]:
         return [
-            self.gov, self.bw_auth, self.ae_auth, self.be_auth, self.ve_auth, self.bw_exporter,
-            self.ae_importer, self.ve_exporter, self.auditor, self.stranger,
+            self.gov,
+            self.bw_auth,
+            self.ae_auth,
+            self.be_auth,
+            self.ve_auth,
+            self.bw_exporter,
+            self.ae_importer,
+            self.ve_exporter,
+            self.auditor,
+            self.stranger,
         ]
 
     def now(self) -> int:
@@ -61,7 +69,9 @@ class World:
         serial = next(_serial)
         number = number or f"{origin} 2026/{serial:06d}"
         digest = hashlib.sha256((seed or f"doc-{serial}-{number}").encode()).digest()
-        return ChainTerms(digest, number, origin, destination, carats, value_cents, parcels, self.now() + days * DAY)
+        return ChainTerms(
+            digest, number, origin, destination, carats, value_cents, parcels, self.now() + days * DAY
+        )
 
 
 def build_world(accounts: int = 12) -> World:
@@ -70,7 +80,12 @@ def build_world(accounts: int = 12) -> World:
     gov = Ledger.deploy(chain, keys[0])
     roles = [gov.as_signer(k) for k in keys[1:11]]
     bw_auth, ae_auth, be_auth, ve_auth, bw_exporter, ae_importer, ve_exporter, auditor, stranger, _ = roles
-    for code, name in (("BW", "Botswana"), ("AE", "United Arab Emirates"), ("BE", "Belgium"), ("VE", "Venezuela")):
+    for code, name in (
+        ("BW", "Botswana"),
+        ("AE", "United Arab Emirates"),
+        ("BE", "Belgium"),
+        ("VE", "Venezuela"),
+    ):
         gov.admit_participant(code, name, 60)
     for code, auth in (("BW", bw_auth), ("AE", ae_auth), ("BE", be_auth), ("VE", ve_auth)):
         gov.appoint_authority(code, auth.address)
@@ -79,7 +94,19 @@ def build_world(accounts: int = 12) -> World:
     ve_auth.license_exporter("VE", ve_exporter.address)
     gov.grant_auditor(auditor.address)
     gov.suspend_participant("VE", "self-suspension")
-    return World(chain, gov, bw_auth, ae_auth, be_auth, ve_auth, bw_exporter, ae_importer, ve_exporter, auditor, stranger)
+    return World(
+        chain,
+        gov,
+        bw_auth,
+        ae_auth,
+        be_auth,
+        ve_auth,
+        bw_exporter,
+        ae_importer,
+        ve_exporter,
+        auditor,
+        stranger,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-from eth_utils import keccak
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
 
 
 def _canonical_type(item: dict[str, Any]) -> str:
@@ -21,7 +21,7 @@ def _canonical_type(item: dict[str, Any]) -> str:
     kind: str = item["type"]
     if kind.startswith("tuple"):
         inner = ",".join(_canonical_type(c) for c in item["components"])
-        return f"({inner}){kind[len('tuple'):]}"
+        return f"({inner}){kind[len('tuple') :]}"
     return kind
 
 
@@ -103,8 +103,12 @@ class ContractInterface:
                 event = AbiEvent(
                     name=item["name"],
                     topic=keccak(text=f"{item['name']}({','.join(types)})"),
-                    indexed=tuple((i["name"], t) for i, t in zip(item["inputs"], types, strict=True) if i["indexed"]),
-                    data=tuple((i["name"], t) for i, t in zip(item["inputs"], types, strict=True) if not i["indexed"]),
+                    indexed=tuple(
+                        (i["name"], t) for i, t in zip(item["inputs"], types, strict=True) if i["indexed"]
+                    ),
+                    data=tuple(
+                        (i["name"], t) for i, t in zip(item["inputs"], types, strict=True) if not i["indexed"]
+                    ),
                 )
                 self.events[event.topic] = event
                 self.events_by_name[event.name] = event

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 
 from kpledger import contract_errors
 from kpledger.chain.abi import ContractInterface

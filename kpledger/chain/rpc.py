@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from kpledger.errors import ChainError, ConnectionFailed
 
@@ -41,7 +42,7 @@ class Rpc:
         """One request through web3's formatters (results normalised alike for every
         provider); node errors become :class:`RpcError` with their revert data."""
         try:
-            return self.w3.manager.request_blocking(method, list(params))
+            return self.w3.manager.request_blocking(RPCEndpoint(method), list(params))
         except (OSError, ConnectionError) as exc:
             raise ConnectionFailed(f"node unreachable ({method}): {type(exc).__name__}: {exc}") from exc
         except Exception as exc:
@@ -83,7 +84,7 @@ def _as_rpc_error(method: str, exc: Exception) -> RpcError:
     from web3.exceptions import ContractLogicError, Web3RPCError
 
     if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, dict):
-        error = exc.rpc_response.get("error")
+        error: Any = exc.rpc_response.get("error")
         if isinstance(error, dict):
             return RpcError(method, error)
     if isinstance(exc, ContractLogicError):
