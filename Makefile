@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint compile check-artifacts clean
+.PHONY: setup test lint slither compile check-artifacts clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -16,8 +16,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
+# `npm install` honours package-lock.json; `npm ci` would refuse it here because the
+# registry mirror lacks other platforms' optional binaries (anvil, EDR), which the
+# lock file therefore cannot list.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 compile: setup
@@ -26,9 +29,15 @@ compile: setup
 check-artifacts: setup
 	$(PY) scripts/compile.py --check
 
-lint: setup
+lint: setup slither
 	$(VENV)/bin/ruff check kpledger tests scripts
 	$(VENV)/bin/mypy
+
+# Slither runs solc by the name `solc`: point that name at the solc-js wrapper.
+slither: setup
+	mkdir -p $(VENV)/solcjs-bin && ln -sf ../../scripts/solcjs.cjs $(VENV)/solcjs-bin/solc
+	PATH="$(CURDIR)/$(VENV)/solcjs-bin:$$PATH" $(VENV)/bin/slither contracts/ --solc-standard-json \
+		--solc-remaps "@openzeppelin/=node_modules/@openzeppelin/" --exclude-dependencies --fail-medium
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -256,6 +256,8 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
 
     function _knownStatus(bytes2 code) private view returns (ParticipantStatus status) {
         status = _participants[code].status;
+        // An enum, not a balance: an exact match is the rule.
+        // slither-disable-next-line incorrect-equality
         if (status == ParticipantStatus.Unknown) revert RegistryParticipantUnknown(code);
     }
 
