@@ -44,3 +44,11 @@ test: setup
 
 clean:
 	rm -rf $(VENV) node_modules artifacts cache
+
+# Start a local ledger: anvil node (state in .kpledger/), contracts, API and page on
+# http://127.0.0.1:8000, demo data on first start. Ctrl-C stops it and keeps the state.
+# Extra flags: make run RUN_ARGS="--port 9000 --no-demo".
+RUN_ARGS ?=
+.PHONY: run
+run: setup
+	$(VENV)/bin/kpledger up $(RUN_ARGS)

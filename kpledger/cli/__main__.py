@@ -1,0 +1,5 @@
+"""``python -m kpledger.cli``: the same as the ``kpledger`` console script."""
+
+from kpledger.cli.app import main
+
+main()
