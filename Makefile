@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint slither compile check-artifacts clean
+.PHONY: setup test lint slither compile check-artifacts clean chromium bench-api
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -39,8 +39,16 @@ slither: setup
 	PATH="$(CURDIR)/$(VENV)/solcjs-bin:$$PATH" $(VENV)/bin/slither contracts/ --solc-standard-json \
 		--solc-remaps "@openzeppelin/=node_modules/@openzeppelin/" --exclude-dependencies --fail-medium
 
-test: setup
+# Debian's Chromium for the page's end-to-end tests (never `playwright install`: it
+# downloads a browser, which this network does not allow).
+chromium:
+	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+test: setup chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench-api: setup
+	$(PY) scripts/bench_api.py
 
 clean:
 	rm -rf $(VENV) node_modules artifacts cache

@@ -21,8 +21,9 @@ from web3 import Web3
 
 from kpledger.chain import artifacts
 from kpledger.chain.abi import ContractInterface
-from kpledger.chain.connection import InProcessChain, connect_rpc
+from kpledger.chain.connection import InProcessChain
 from kpledger.chain.deployment import Deployment
+from kpledger.chain.http_rpc import HttpRpc
 from kpledger.chain.revert import RevertDecoder
 from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.sender import Call, FeePolicy, Signer, Transactor
@@ -113,22 +114,21 @@ class Ledger:
     @classmethod
     def connect(
         cls,
-        target: str | Web3 | InProcessChain,
+        target: str | Web3 | InProcessChain | Rpc,
         deployment: Deployment,
         signer: Signer | bytes | None = None,
         **options: Any,
     ) -> Ledger:
         """Connect to ``target`` (a JSON-RPC URL, a ``Web3`` or an in-process chain) and
         check that the deployment's chain id and contract code are there."""
-        rpc = Rpc(_web3(target, deployment.chain_id))
-        ledger = cls(rpc, deployment, _signer(signer), **options)
+        ledger = cls(_rpc(target), deployment, _signer(signer), **options)
         ledger.check_deployment()
         return ledger
 
     @classmethod
     def deploy(
         cls,
-        target: str | Web3 | InProcessChain,
+        target: str | Web3 | InProcessChain | Rpc,
         signer: Signer | bytes,
         *,
         governance: str | None = None,
@@ -136,7 +136,7 @@ class Ledger:
     ) -> Ledger:
         """Deploy a registry (governed by ``governance``, default the deployer) and a
         ledger, and return a client bound to the deployer."""
-        rpc = Rpc(_web3(target, None))
+        rpc = _rpc(target)
         deployer = _signer(signer)
         assert deployer is not None
         transactor = Transactor(
@@ -434,30 +434,34 @@ class Ledger:
             cached = self._block_times[block_number] = _int(block["timestamp"])
         return cached
 
-    def timeline(self, ref: CertificateRef) -> list[TimelineEntry]:
-        """Every transition of a certificate, oldest first, from the contract's events."""
+    def timeline(
+        self, ref: CertificateRef, *, record: CertificateRecord | None = None
+    ) -> list[TimelineEntry]:
+        """Every transition of a certificate, oldest first, from the contract's events
+        (pass ``record`` when already read, to save a round trip)."""
         document_hash = self.resolve(ref)
-        record = self.certificate(document_hash)
+        record = record if record is not None and record.document_hash == document_hash else None
+        record = record or self.certificate(document_hash)
         if record is None:
             return []
-        start = min(b for b in (record.requested_block, record.issued_block) if b is not None)
         topic = "0x" + document_hash.hex()
         superseded = "0x" + self.ledger_abi.events_by_name["CertificateSuperseded"].topic.hex()
+        # Every transition is emitted in a block the record keeps (requested, issued,
+        # responded, closed): ask for those blocks only instead of scanning to the head.
+        # A batched certificate is revealed in a block the record does not keep: scan.
+        kept = (record.requested_block, record.issued_block, record.responded_block, record.closed_block)
+        blocks = sorted({b for b in kept if b is not None})
+        if record.batch_root is not None:
+            ranges = [(hex(blocks[0]), "latest")]
+        else:
+            ranges = [(hex(b), hex(b)) for b in blocks]
         queries = [
             (
                 "eth_getLogs",
-                [{"address": [self.deployment.ledger], "fromBlock": hex(start), "topics": [None, topic]}],
-            ),
-            (
-                "eth_getLogs",
-                [
-                    {
-                        "address": [self.deployment.ledger],
-                        "fromBlock": hex(start),
-                        "topics": [superseded, None, topic],
-                    }
-                ],
-            ),
+                [{"address": [self.deployment.ledger], "fromBlock": low, "toBlock": high, "topics": topics}],
+            )
+            for low, high in ranges
+            for topics in ([None, topic], [superseded, None, topic])
         ]
         logs: list[Any] = []
         for result in self.rpc.batch(queries):
@@ -573,12 +577,15 @@ class Ledger:
 # ---------------------------------------------------------------------- helpers
 
 
-def _web3(target: str | Web3 | InProcessChain, chain_id: int | None) -> Web3:
-    if isinstance(target, InProcessChain):
-        return target.w3
-    if isinstance(target, Web3):
+def _rpc(target: str | Web3 | InProcessChain | Rpc) -> Rpc:
+    """Plain HTTP JSON-RPC for a URL (fast); web3's provider for in-process chains."""
+    if isinstance(target, Rpc):
         return target
-    return connect_rpc(target, expected_chain_id=chain_id)
+    if isinstance(target, InProcessChain):
+        return Rpc(target.w3)
+    if isinstance(target, Web3):
+        return Rpc(target)
+    return HttpRpc(target)
 
 
 def _signer(signer: Signer | bytes | None) -> Signer | None:

@@ -190,7 +190,7 @@ def _verify_on_chain(
         )
         return _conclude(digest, fragments, None, (), head)
 
-    timeline = ledger.timeline(digest) if with_timeline else []
+    timeline = ledger.timeline(digest, record=record) if with_timeline else []
     fragments = (
         _integrity(record, certificate),
         _status(ledger, record, head),

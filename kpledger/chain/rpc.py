@@ -33,9 +33,9 @@ class RpcError(ChainError):
 class Rpc:
     """Calls JSON-RPC methods on ``w3``'s provider."""
 
-    def __init__(self, w3: Web3) -> None:
-        self.w3 = w3
-        self._provider: Any = w3.provider
+    def __init__(self, w3: Web3 | None) -> None:
+        self.w3: Any = w3
+        self._provider: Any = w3.provider if w3 is not None else None
         self._batching = hasattr(self._provider, "make_batch_request")
 
     def call(self, method: str, params: Sequence[Any]) -> Any:

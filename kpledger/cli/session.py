@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from kpledger.chain.connection import connect_rpc
 from kpledger.chain.deployment import Deployment
 from kpledger.chain.sender import Signer
 from kpledger.cli import output
@@ -101,8 +100,7 @@ class Session:
         (or DEV-ONLY account ``default_dev`` when none is configured)."""
         url = self.rpc_url()
         deployment = self.deployment()
-        w3 = connect_rpc(url)
-        ledger = Ledger.connect(w3, deployment, receipt_timeout=self.settings.receipt_timeout)
+        ledger = Ledger.connect(url, deployment, receipt_timeout=self.settings.receipt_timeout)
         if sign:
             ledger = ledger.as_signer(self.signer(deployment.chain_id, url, default_dev=default_dev))
         return ledger

@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+"""Benchmark the verification route: a local anvil with N anchored certificates, the API
+in its own uvicorn process(es), and a load generator in this process (keep-alive
+connections, one request in flight per connection) posting ``{"hash": …}``.
+
+    python scripts/bench_api.py                       # 10,000 certificates, 5,000 requests
+    python scripts/bench_api.py --workers 1 --concurrency 8
+    python scripts/bench_api.py --state-dir .bench    # keep the seeded chain for the next run
+
+Prints requests/s and latency percentiles (and ``--json`` for a machine-readable line).
+The mix is 90 % anchored certificates (a fifth of them with a confirmed receipt, so two
+timeline entries) and 10 % unknown hashes, each hash drawn at random. Everything runs on
+this machine: the node, the API and the load generator share its cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kpledger.chain.deployment import Deployment  # noqa: E402
+from kpledger.chain.node import AnvilNode, free_port  # noqa: E402
+from kpledger.chain.sender import Call  # noqa: E402
+from kpledger.ledger import GAS, Ledger  # noqa: E402
+from kpledger.types import ChainTerms  # noqa: E402
+
+DAY = 86_400
+ROUTES = (("BW", "AE"), ("AE", "BE"), ("BE", "BW"), ("RU", "AE"), ("CA", "BE"))
+NAMES = {
+    "BW": "Botswana",
+    "AE": "United Arab Emirates",
+    "BE": "Belgium",
+    "RU": "Russian Federation",
+    "CA": "Canada",
+}
+CHUNK = 500
+
+
+# ---------------------------------------------------------------------- the chain
+
+
+def seed(node: AnvilNode, count: int, received_share: float) -> tuple[Deployment, list[str]]:
+    """Deploy, admit the participants, issue ``count`` certificates pipelined, confirm a
+    share of them. Returns the deployment and the anchored hashes."""
+    keys = node.dev_only_keys(1 + 2 * len(NAMES))
+    gov = Ledger.deploy(node.url, keys[0], receipt_timeout=300)
+    codes = sorted(NAMES)
+    authorities: dict[str, Ledger] = {}
+    exporters: dict[str, str] = {}
+    for i, code in enumerate(codes):
+        gov.admit_participant(code, NAMES[code], 60)
+        authority = gov.as_signer(keys[1 + 2 * i])
+        exporter = gov.as_signer(keys[2 + 2 * i])
+        gov.appoint_authority(code, authority.address)
+        authority.license_exporter(code, exporter.address)
+        authorities[code], exporters[code] = authority, exporter.address
+    expires = gov.block_time(gov.block_number()) + 60 * DAY
+    by_origin: dict[str, list[ChainTerms]] = {code: [] for code in codes}
+    hashes: list[str] = []
+    for n in range(count):
+        origin, destination = ROUTES[n % len(ROUTES)]
+        digest = hashlib.sha256(f"bench-certificate-{n}".encode()).digest()
+        by_origin[origin].append(
+            ChainTerms(
+                digest,
+                f"{origin} 2026/B{n:07d}",
+                origin,
+                destination,
+                10_000 + n,
+                1_000_000 + 97 * n,
+                1 + n % 7,
+                expires,
+            )
+        )
+        hashes.append("0x" + digest.hex())
+    started = time.monotonic()
+    for origin, items in by_origin.items():
+        for at in range(0, len(items), CHUNK):
+            authorities[origin].issue_many([(t, exporters[origin]) for t in items[at : at + CHUNK]])
+    issued = time.monotonic() - started
+    confirmed = 0
+    for items in by_origin.values():
+        share = items[: int(len(items) * received_share)]
+        for destination in {t.destination for t in share}:
+            mine = [t for t in share if t.destination == destination]
+            for at in range(0, len(mine), CHUNK):
+                confirm_many(authorities[destination], mine[at : at + CHUNK])
+            confirmed += len(mine)
+    print(
+        f"seeded {count:,} certificates in {issued:.1f}s, confirmed {confirmed:,} receipts;"
+        f" head at block {gov.block_number():,}",
+        flush=True,
+    )
+    return gov.deployment, hashes
+
+
+def confirm_many(authority: Ledger, items: list[ChainTerms]) -> None:
+    """Confirm receipts pipelined (the Ledger has ``issue_many`` but no ``confirm_many``)."""
+    encode = authority.ledger_abi.fn("confirmReceipt").encode
+    to, gas = authority.deployment.ledger, GAS["confirmReceipt"]
+    calls = [Call(to, encode([t.document_hash]), gas) for t in items]
+    authority.transactor.send_many(calls)
+
+
+# ---------------------------------------------------------------------- the API process
+
+
+def start_api(port: int, workers: int, rpc: str, deployment: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, KPLEDGER_RPC=rpc, KPLEDGER_DEPLOYMENT=str(deployment), PYTHONPATH=str(ROOT))
+    command = [
+        sys.executable,
+        "-m",
+        "kpledger.api",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the API exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the API did not become healthy within 60 s")
+
+
+# ---------------------------------------------------------------------- load
+
+
+async def one_connection(
+    port: int, bodies: list[bytes], latencies: list[float], outcomes: dict[str, int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for body in bodies:
+            request = (
+                b"POST /v1/verify HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            payload = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            status = head[9:12].decode()
+            if status != "200":
+                key = f"HTTP {status}"
+            elif b'"verdict":"VALID"' in payload:
+                key = "VALID"
+            elif b'"code":"NOT_ANCHORED"' in payload:
+                key = "NOT_ANCHORED"
+            else:
+                key = "other"
+            outcomes[key] = outcomes.get(key, 0) + 1
+    finally:
+        writer.close()
+
+
+async def load(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[float], dict[str, int], float]:
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    shares = [bodies[i::concurrency] for i in range(concurrency)]
+    started = time.perf_counter()
+    await asyncio.gather(*(one_connection(port, share, latencies, outcomes) for share in shares))
+    return latencies, outcomes, time.perf_counter() - started
+
+
+def bodies_for(hashes: list[str], count: int, rnd: random.Random) -> list[bytes]:
+    out = []
+    for i in range(count):
+        if rnd.random() < 0.1:
+            digest = "0x" + hashlib.sha256(f"unknown-{i}-{rnd.random()}".encode()).hexdigest()
+        else:
+            digest = rnd.choice(hashes)
+        out.append(json.dumps({"hash": digest}).encode())
+    return out
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (the uvicorn workers), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(sorted_values: list[float], share: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(share * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+# ---------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--certificates", type=int, default=10_000)
+    parser.add_argument(
+        "--received-share", type=float, default=0.2, help="share of certificates with a receipt"
+    )
+    parser.add_argument("--requests", type=int, default=5_000, help="measured requests")
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--block-time", type=float, default=1.0, help="anvil block time in seconds")
+    parser.add_argument("--state-dir", type=Path, help="keep (and reuse) the seeded chain here")
+    parser.add_argument("--seed", type=int, default=8785)
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    args = parser.parse_args(argv)
+
+    data_dir = args.state_dir or Path(os.environ.get("TMPDIR", "/tmp")) / f"kpledger-bench-{os.getpid()}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    deployment_path = data_dir / "deployment.json"
+    hashes_path = data_dir / "hashes.json"
+    reuse = args.state_dir is not None and deployment_path.exists() and hashes_path.exists()
+    node = AnvilNode(
+        port=free_port(),
+        block_time=args.block_time,
+        zero_fees=True,
+        persist=True,
+        data_dir=data_dir / "anvil",
+        accounts=1 + 2 * len(NAMES),
+        startup_timeout=120,
+    )
+    node.start()
+    api: subprocess.Popen[bytes] | None = None
+    try:
+        if reuse:
+            hashes = json.loads(hashes_path.read_text())
+            print(f"reusing the seeded chain in {data_dir} ({len(hashes):,} certificates)", flush=True)
+        else:
+            deployment, hashes = seed(node, args.certificates, args.received_share)
+            deployment.save(deployment_path)
+            hashes_path.write_text(json.dumps(hashes))
+        port = free_port()
+        api = start_api(port, args.workers, node.url, deployment_path)
+        rnd = random.Random(args.seed)
+        asyncio.run(load(port, bodies_for(hashes, args.warmup, rnd), args.concurrency))
+        api_pids = process_tree(api.pid)
+        node_pids = [node.pid] if node.pid else []
+        before = (cpu_seconds(api_pids), cpu_seconds(node_pids), time.process_time())
+        latencies, outcomes, elapsed = asyncio.run(
+            load(port, bodies_for(hashes, args.requests, rnd), args.concurrency)
+        )
+        after = (cpu_seconds(api_pids), cpu_seconds(node_pids), time.process_time())
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait(30)
+        node.stop()
+        if args.state_dir is None:
+            node.close()
+    latencies.sort()
+    figures = {
+        "requests": len(latencies),
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+        "certificates": len(hashes),
+        "seconds": round(elapsed, 3),
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p90_ms": round(percentile(latencies, 0.90) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "max_ms": round(latencies[-1] * 1000, 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
+        "outcomes": outcomes,
+        "cpus": os.cpu_count(),
+        "cpu_ms_per_request": {
+            name: round((after[i] - before[i]) / len(latencies) * 1000, 3)
+            for i, name in enumerate(("api", "node", "load_generator"))
+        },
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    print(
+        f"{figures['requests']:,} verifications, {args.concurrency} connections, {args.workers} worker(s):"
+        f" {figures['requests_per_second']:,.0f} requests/s;"
+        f" latency p50 {figures['p50_ms']} ms, p90 {figures['p90_ms']} ms, p99 {figures['p99_ms']} ms,"
+        f" max {figures['max_ms']} ms; outcomes {outcomes}"
+    )
+    cpu = figures["cpu_ms_per_request"]
+    print(
+        f"CPU per request: API {cpu['api']} ms, node {cpu['node']} ms,"
+        f" load generator {cpu['load_generator']} ms"
+        f" (ceiling on {os.cpu_count()} cores: {os.cpu_count() * 1000 / sum(cpu.values()):,.0f} requests/s);"
+        f" load average {figures['load_average_1min']}"
+    )
+    if args.json:
+        print(json.dumps(figures))
+    failed = sum(v for k, v in outcomes.items() if k.startswith("HTTP"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
