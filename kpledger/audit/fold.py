@@ -1,0 +1,593 @@
+"""Turn decoded events into index rows, applying the contracts' rules as they go.
+
+Why a module without SQL: the same rules serve the forward replay (events -> rows),
+the rollback after a reorg (a certificate's summary row recomputed from the
+transitions that survive) and the "as of" queries (the summary at an earlier point).
+Keeping them pure makes "the index is a function of the events" checkable.
+
+A certificate's summary row is its terms (fixed at creation) plus fields that
+:func:`apply_transition` derives from its transitions, mirroring the contract's
+``Record``: stored status, the requested / issued / responded / closed blocks, the
+amendment links. A transition the contract should never have allowed is still applied
+(the chain did apply it) and reported as a replay issue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from eth_utils.crypto import keccak
+
+from kpledger.audit.decode import Args
+from kpledger.audit.source import _orjson
+from kpledger.types import CertificateStatus, ParticipantStatus, RoleKind
+
+Row = dict[str, Any]
+ZERO_HASH = "0x" + "00" * 32
+ZERO_ADDRESS = "0x" + "00" * 20
+
+REQUESTED = int(CertificateStatus.REQUESTED)
+ISSUED = int(CertificateStatus.ISSUED)
+RECEIVED = int(CertificateStatus.RECEIVED)
+DISPUTED = int(CertificateStatus.DISPUTED)
+VOIDED = int(CertificateStatus.VOIDED)
+SUPERSEDED = int(CertificateStatus.SUPERSEDED)
+ACTIVE = int(ParticipantStatus.ACTIVE)
+SUSPENDED = int(ParticipantStatus.SUSPENDED)
+
+CREATION_EVENTS = frozenset({"CertificateRequested", "CertificateIssued"})
+CERTIFICATE_EVENTS = frozenset(
+    {
+        "CertificateRequested",
+        "CertificateIssued",
+        "CertificateValidated",
+        "CertificateReceived",
+        "CertificateDisputed",
+        "DisputeResolved",
+        "CertificateVoided",
+        "CertificateSuperseded",
+    }
+)
+PARTICIPANT_EVENTS = frozenset(
+    {"ParticipantAdmitted", "ParticipantSuspended", "ParticipantReadmitted", "ValidityPeriodChanged"}
+)
+
+# Transition -> (stored statuses it may leave, stored status it leads to).
+RULES: dict[str, tuple[frozenset[int], int]] = {
+    "CertificateValidated": (frozenset({REQUESTED}), ISSUED),
+    "CertificateReceived": (frozenset({ISSUED}), RECEIVED),
+    "CertificateDisputed": (frozenset({ISSUED}), DISPUTED),
+    "DisputeResolved": (frozenset({DISPUTED}), RECEIVED),
+    "CertificateVoided": (frozenset({REQUESTED, ISSUED, DISPUTED}), VOIDED),
+    "CertificateSuperseded": (frozenset({ISSUED}), SUPERSEDED),
+}
+
+# Fields of a certificate row that transitions derive (reset before a recomputation).
+DERIVED_FIELDS: dict[str, Any] = {
+    "issuer": None,
+    "stored_status": 0,
+    "requested_block": None,
+    "requested_at": None,
+    "issued_block": None,
+    "issued_at": None,
+    "responded_block": None,
+    "responded_at": None,
+    "closed_block": None,
+    "closed_at": None,
+    "closed_by": None,
+    "supersedes": None,
+    "superseded_by": None,
+}
+
+
+def role_id(seed: str, code: str) -> str:
+    """``keccak256(abi.encode(keccak256(seed), bytes2(code)))``, the registry's scoped role."""
+    raw = code.encode("ascii") if len(code) == 2 else bytes.fromhex(code[2:])
+    return "0x" + keccak(keccak(text=seed) + raw.ljust(32, b"\0")).hex()
+
+
+SCOPED_SEEDS = {"authority": "AUTHORITY_ROLE", "exporter": "EXPORTER_ROLE", "importer": "IMPORTER_ROLE"}
+ROLE_KIND_NAMES = {
+    int(RoleKind.AUTHORITY): "authority",
+    int(RoleKind.EXPORTER): "exporter",
+    int(RoleKind.IMPORTER): "importer",
+}
+GLOBAL_ROLES = {
+    ZERO_HASH: "admin",
+    **{
+        "0x" + keccak(text=name).hex(): name.removesuffix("_ROLE").lower()
+        for name in ("GOVERNANCE_ROLE", "AUDITOR_ROLE", "AUTHORITY_ROLE", "EXPORTER_ROLE", "IMPORTER_ROLE")
+    },
+}
+
+
+class Event(NamedTuple):
+    """A decoded log with its place in the chain."""
+
+    block_number: int
+    tx_index: int
+    log_index: int
+    tx_hash: str
+    block_hash: str
+    timestamp: int
+    contract: str
+    name: str
+    args: Args
+
+
+def subject_of(name: str, args: Args) -> tuple[str | None, str | None]:
+    """What an event is about, and the other thing it links to."""
+    if name in CERTIFICATE_EVENTS:
+        related: Any = args.get("replacement")
+        root = args.get("batchRoot")
+        if root is not None and root != ZERO_HASH:
+            related = root
+        return str(args["documentHash"]), None if related is None else str(related)
+    if "code" in args:
+        return str(args["code"]), None
+    if "root" in args:
+        return str(args["root"]), None
+    if "role" in args:
+        return str(args["role"]), None
+    return None, None
+
+
+def _dumps(args: Args) -> str:
+    """Compact JSON of an event's arguments (orjson when installed: 5x faster)."""
+    if _orjson is not None:
+        return str(_orjson.dumps(args).decode())
+    return json.dumps(args, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_row(event: Event) -> Row:
+    subject, related = subject_of(event.name, event.args)
+    return {
+        "block_number": event.block_number,
+        "tx_index": event.tx_index,
+        "log_index": event.log_index,
+        "tx_hash": event.tx_hash,
+        "block_hash": event.block_hash,
+        "contract": event.contract,
+        "name": event.name,
+        "subject": subject,
+        "related": related,
+        "args": _dumps(event.args),
+    }
+
+
+def _address(value: Any) -> str | None:
+    text = str(value)
+    return None if text == ZERO_ADDRESS else text
+
+
+def new_certificate(event: Event) -> Row:
+    """The row a creation event (requested or issued) starts a certificate with."""
+    args = event.args
+    root = str(args.get("batchRoot", ZERO_HASH))
+    return {
+        "document_hash": args["documentHash"],
+        "number": args["number"],
+        "origin": args["origin"],
+        "destination": args["destination"],
+        "carats": args["carats"],
+        "value_cents": args["valueCents"],
+        "parcels": args["parcels"],
+        "expires_at": args["expiresAt"],
+        "exporter": _address(args["exporter"]),
+        "batch_root": None if root == ZERO_HASH else root,
+        "created_block": event.block_number,
+        "updated_block": event.block_number,
+        **DERIVED_FIELDS,
+    }
+
+
+def transition_row(event: Event, document_hash: str, name: str, status: int, related: str | None) -> Row:
+    args = event.args
+    actor = args.get("by") or args.get("issuer") or args.get("exporter")
+    detail = args.get("reason", args.get("note"))
+    return {
+        "document_hash": document_hash,
+        "event": name,
+        "status": status,
+        "block_number": event.block_number,
+        "tx_index": event.tx_index,
+        "log_index": event.log_index,
+        "timestamp": event.timestamp,
+        "tx_hash": event.tx_hash,
+        "actor": None if actor is None else _address(actor),
+        "detail": None if detail is None else str(detail),
+        "related": related,
+    }
+
+
+BatchLookup = Callable[[str], tuple[int, int] | None]
+
+
+def apply_transition(cert: Row, transition: Mapping[str, Any], batch: BatchLookup) -> str | None:
+    """Apply one transition row to a certificate row; returns a problem, if the contract's
+    rules forbid it (the transition is applied anyway: the chain did)."""
+    name = transition["event"]
+    block, stamp, actor = transition["block_number"], transition["timestamp"], transition["actor"]
+    cert["updated_block"] = block
+    if name == "CertificateRequested":
+        cert["stored_status"] = REQUESTED
+        cert["requested_block"], cert["requested_at"] = block, stamp
+        return None
+    if name == "CertificateIssued":
+        cert["stored_status"] = ISSUED
+        cert["issuer"] = actor
+        cert["issued_block"], cert["issued_at"] = block, stamp
+        root = transition["related"]
+        if root is not None:
+            anchored = batch(root)
+            if anchored is None:
+                return f"revealed from batch {root}, which was never anchored"
+            cert["issued_block"], cert["issued_at"] = anchored
+        return None
+    if name == "Supersedes":
+        cert["supersedes"] = transition["related"]
+        return None
+    allowed, target = RULES[name]
+    before = cert["stored_status"]
+    cert["stored_status"] = target
+    if name == "CertificateValidated":
+        cert["issuer"] = actor
+        cert["issued_block"], cert["issued_at"] = block, stamp
+    elif name == "CertificateDisputed":
+        cert["responded_block"], cert["responded_at"] = block, stamp
+    else:
+        cert["closed_block"], cert["closed_at"], cert["closed_by"] = block, stamp, actor
+        if name == "CertificateSuperseded":
+            cert["superseded_by"] = transition["related"]
+    if before not in allowed:
+        return f"{name} from status {CertificateStatus(before).name}, which the contract forbids"
+    return None
+
+
+def recompute_certificate(cert: Row, transitions: Iterable[Mapping[str, Any]], batch: BatchLookup) -> Row:
+    """``cert`` with its derived fields rebuilt from ``transitions`` (in chain order)."""
+    fresh = {**cert, **DERIVED_FIELDS}
+    fresh["updated_block"] = fresh["created_block"]
+    for transition in transitions:
+        apply_transition(fresh, transition, batch)
+    return fresh
+
+
+def apply_participant_change(participant: Row, change: Mapping[str, Any]) -> None:
+    participant["status"] = change["status"]
+    participant["validity_days"] = change["validity_days"]
+    participant["updated_block"] = change["block_number"]
+
+
+@dataclass
+class ChunkRows:
+    """Everything one chunk writes, in one transaction."""
+
+    blocks: dict[int, Row] = field(default_factory=dict)
+    events: list[Row] = field(default_factory=list)
+    new_certificates: dict[str, Row] = field(default_factory=dict)
+    changed_certificates: dict[str, Row] = field(default_factory=dict)
+    transitions: list[Row] = field(default_factory=list)
+    new_participants: dict[str, Row] = field(default_factory=dict)
+    changed_participants: dict[str, Row] = field(default_factory=dict)
+    history: list[Row] = field(default_factory=list)
+    new_grants: list[Row] = field(default_factory=list)
+    revocations: list[Row] = field(default_factory=list)
+    batches: list[Row] = field(default_factory=list)
+    issues: list[Row] = field(default_factory=list)
+
+
+class IndexReader(NamedTuple):
+    """What the folder needs from the index for a chunk."""
+
+    certificates: Callable[[Iterable[str]], dict[str, Row]]
+    batch: Callable[[str], tuple[int, int] | None]
+
+
+@dataclass
+class FoldState:
+    """What the folder keeps in memory between chunks: small, loaded once per run."""
+
+    participants: dict[str, Row] = field(default_factory=dict)
+    open_grants: dict[tuple[str, str], Row | None] = field(default_factory=dict)
+    batches: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def scoped_roles(self) -> dict[str, tuple[str, str]]:
+        return {
+            role_id(seed, code): (code, kind)
+            for code in self.participants
+            for kind, seed in SCOPED_SEEDS.items()
+        }
+
+
+RECENT_CHUNKS = 4
+
+
+class Folder:
+    """Applies chunks of events to the index, one :class:`ChunkRows` per chunk."""
+
+    def __init__(self, state: FoldState, reader: IndexReader) -> None:
+        self.state = state
+        self.reader = reader
+        self._scoped = state.scoped_roles()
+        self._handlers: dict[str, Callable[[Event, ChunkRows], None]] = {
+            "CertificateRequested": self._created,
+            "CertificateIssued": self._created,
+            "CertificateSuperseded": self._superseded,
+            "ParticipantAdmitted": self._admitted,
+            "ParticipantSuspended": self._participant_change,
+            "ParticipantReadmitted": self._participant_change,
+            "ValidityPeriodChanged": self._participant_change,
+            "ParticipantRoleGranted": self._scoped_granted,
+            "ParticipantRoleRevoked": self._scoped_revoked,
+            "RoleGranted": self._role_granted,
+            "RoleRevoked": self._role_revoked,
+            "BatchAnchored": self._batch_anchored,
+        }
+        for name in RULES:
+            self._handlers.setdefault(name, self._transition)
+        self._certs: dict[str, Row] = {}
+        self._existing: set[str] = set()
+        # Rows of the last chunks, newest first; more than the chunks a writer can hold.
+        self._recent: deque[dict[str, Row]] = deque(maxlen=RECENT_CHUNKS)
+
+    def fold(self, chunk_events: list[Event]) -> ChunkRows:
+        """The rows of one chunk. They are fresh objects: the folder never changes them
+        after it returns them, so another thread may write them meanwhile."""
+        rows = ChunkRows()
+        # Grants of the previous chunk are written now: revoke them in the index.
+        for key, grant in self.state.open_grants.items():
+            if grant is not None:
+                self.state.open_grants[key] = None
+        wanted = {str(e.args["documentHash"]) for e in chunk_events if e.name in CERTIFICATE_EVENTS}
+        wanted |= {str(e.args["replacement"]) for e in chunk_events if e.name == "CertificateSuperseded"}
+        self._certs = self._lookup(wanted)
+        self._existing = set(self._certs)
+        for event in chunk_events:
+            rows.events.append(event_row(event))
+            handler = self._handlers.get(event.name)
+            if handler is not None:
+                handler(event, rows)
+        touched: dict[str, Row] = {}
+        for document_hash, cert in self._certs.items():
+            if cert.pop("_touched", False):
+                touched[document_hash] = cert
+                target = (
+                    rows.changed_certificates if document_hash in self._existing else rows.new_certificates
+                )
+                target[document_hash] = cert
+        self._recent.appendleft(touched)
+        self._certs = {}
+        rows.new_participants = {c: dict(p) for c, p in rows.new_participants.items()}
+        rows.changed_participants = {c: dict(p) for c, p in rows.changed_participants.items()}
+        return rows
+
+    def _lookup(self, hashes: set[str]) -> dict[str, Row]:
+        """Certificates as the previous chunks left them: from the rows of the last
+        chunks (which may still be on their way to the index), else from the index.
+        Copies, so that this chunk's changes never reach rows being written."""
+        found: dict[str, Row] = {}
+        for generation in self._recent:
+            for document_hash in hashes - found.keys():
+                row = generation.get(document_hash)
+                if row is not None:
+                    found[document_hash] = dict(row)
+        missing = hashes - found.keys()
+        if missing:
+            found.update(self.reader.certificates(missing))
+        return found
+
+    # ------------------------------------------------------------------ certificates
+
+    def _issue(self, rows: ChunkRows, event: Event, message: str) -> None:
+        rows.issues.append(
+            {
+                "block_number": event.block_number,
+                "tx_hash": event.tx_hash,
+                "log_index": event.log_index,
+                "event": event.name,
+                "message": message,
+            }
+        )
+
+    def _batch(self, root: str) -> tuple[int, int] | None:
+        found = self.state.batches.get(root)
+        if found is None:
+            found = self.reader.batch(root)
+            if found is not None:
+                self.state.batches[root] = found
+        return found
+
+    def _apply(self, rows: ChunkRows, event: Event, cert: Row, transition: Row) -> None:
+        problem = apply_transition(cert, transition, self._batch)
+        transition["status"] = cert["stored_status"]
+        cert["_touched"] = True
+        rows.transitions.append(transition)
+        if problem is not None:
+            self._issue(rows, event, f"certificate {cert['document_hash']}: {problem}")
+
+    def _created(self, event: Event, rows: ChunkRows) -> None:
+        document_hash = str(event.args["documentHash"])
+        if document_hash in self._certs:
+            self._issue(rows, event, f"document hash {document_hash} was used before")
+            return
+        cert = new_certificate(event)
+        self._certs[document_hash] = cert
+        related = cert["batch_root"]
+        self._apply(rows, event, cert, transition_row(event, document_hash, event.name, 0, related))
+
+    def _known(self, event: Event, rows: ChunkRows, document_hash: str) -> Row | None:
+        cert = self._certs.get(document_hash)
+        if cert is None:
+            self._issue(rows, event, f"{event.name} of unknown certificate {document_hash}")
+        return cert
+
+    def _transition(self, event: Event, rows: ChunkRows) -> None:
+        document_hash = str(event.args["documentHash"])
+        cert = self._known(event, rows, document_hash)
+        if cert is not None:
+            self._apply(rows, event, cert, transition_row(event, document_hash, event.name, 0, None))
+
+    def _superseded(self, event: Event, rows: ChunkRows) -> None:
+        old, new = str(event.args["documentHash"]), str(event.args["replacement"])
+        cert = self._known(event, rows, old)
+        if cert is not None:
+            self._apply(rows, event, cert, transition_row(event, old, event.name, 0, new))
+        replacement = self._known(event, rows, new)
+        if replacement is not None:
+            self._apply(rows, event, replacement, transition_row(event, new, "Supersedes", 0, old))
+
+    def _batch_anchored(self, event: Event, rows: ChunkRows) -> None:
+        args = event.args
+        root = str(args["root"])
+        self.state.batches[root] = (event.block_number, event.timestamp)
+        rows.batches.append(
+            {
+                "root": root,
+                "origin": args["origin"],
+                "issuer": args["issuer"],
+                "count": args["count"],
+                "anchored_block": event.block_number,
+                "anchored_at": event.timestamp,
+                "tx_hash": event.tx_hash,
+            }
+        )
+
+    # ------------------------------------------------------------------ participants
+
+    def _history_row(self, event: Event, code: str, status: int, validity: int, detail: Any) -> Row:
+        return {
+            "code": code,
+            "event": event.name,
+            "status": status,
+            "validity_days": validity,
+            "block_number": event.block_number,
+            "tx_index": event.tx_index,
+            "log_index": event.log_index,
+            "timestamp": event.timestamp,
+            "tx_hash": event.tx_hash,
+            "actor": event.args.get("by"),
+            "detail": None if detail is None else str(detail),
+        }
+
+    def _admitted(self, event: Event, rows: ChunkRows) -> None:
+        code = str(event.args["code"])
+        if code in self.state.participants:
+            self._issue(rows, event, f"participant {code} admitted twice")
+            return
+        validity = int(event.args["validityDays"])
+        participant = {
+            "code": code,
+            "name": event.args["name"],
+            "status": ACTIVE,
+            "validity_days": validity,
+            "admitted_block": event.block_number,
+            "admitted_at": event.timestamp,
+            "admission_order": len(self.state.participants),
+            "updated_block": event.block_number,
+        }
+        self.state.participants[code] = participant
+        rows.new_participants[code] = participant
+        rows.history.append(self._history_row(event, code, ACTIVE, validity, event.args["name"]))
+        for kind, seed in SCOPED_SEEDS.items():
+            self._scoped[role_id(seed, code)] = (code, kind)
+
+    def _participant_change(self, event: Event, rows: ChunkRows) -> None:
+        code = str(event.args["code"])
+        participant = self.state.participants.get(code)
+        if participant is None:
+            self._issue(rows, event, f"{event.name} of unknown participant {code}")
+            return
+        status, validity = participant["status"], participant["validity_days"]
+        if event.name == "ParticipantSuspended":
+            if status != ACTIVE:
+                self._issue(rows, event, f"participant {code} suspended while not active")
+            status = SUSPENDED
+        elif event.name == "ParticipantReadmitted":
+            if status != SUSPENDED:
+                self._issue(rows, event, f"participant {code} readmitted while not suspended")
+            status = ACTIVE
+        else:
+            validity = int(event.args["validityDays"])
+        detail = event.args.get("reason")
+        change = self._history_row(event, code, status, validity, detail)
+        apply_participant_change(participant, change)
+        rows.history.append(change)
+        if code not in rows.new_participants:
+            rows.changed_participants[code] = participant
+
+    # ------------------------------------------------------------------ roles
+
+    def _grant(
+        self, event: Event, rows: ChunkRows, code: str | None, kind: str, role: str, account: str
+    ) -> None:
+        key = (role, account)
+        if key in self.state.open_grants:
+            self._issue(rows, event, f"{kind} role granted to {account}, who holds it")
+        row = {
+            "code": code,
+            "kind": kind,
+            "role": role,
+            "account": account,
+            "granted_block": event.block_number,
+            "granted_tx_index": event.tx_index,
+            "granted_log_index": event.log_index,
+            "granted_at": event.timestamp,
+            "granted_by": event.args.get("by", event.args.get("sender")),
+            "granted_tx": event.tx_hash,
+            "revoked_block": None,
+            "revoked_tx_index": None,
+            "revoked_log_index": None,
+            "revoked_at": None,
+            "revoked_by": None,
+            "revoked_tx": None,
+        }
+        rows.new_grants.append(row)
+        self.state.open_grants[key] = row
+
+    def _revoke(self, event: Event, rows: ChunkRows, kind: str, role: str, account: str) -> None:
+        key = (role, account)
+        if key not in self.state.open_grants:
+            self._issue(rows, event, f"{kind} role revoked from {account}, who does not hold it")
+            return
+        row = self.state.open_grants.pop(key)
+        revoked = {
+            "revoked_block": event.block_number,
+            "revoked_tx_index": event.tx_index,
+            "revoked_log_index": event.log_index,
+            "revoked_at": event.timestamp,
+            "revoked_by": event.args.get("by", event.args.get("sender")),
+            "revoked_tx": event.tx_hash,
+        }
+        if row is not None:  # granted in this run: still in memory, not yet written
+            row.update(revoked)
+        else:
+            rows.revocations.append({"b_role": role, "b_account": account, **revoked})
+
+    def _scoped_granted(self, event: Event, rows: ChunkRows) -> None:
+        code, kind = str(event.args["code"]), ROLE_KIND_NAMES.get(int(event.args["kind"]), "unknown")
+        role = role_id(SCOPED_SEEDS.get(kind, kind), code)
+        self._grant(event, rows, code, kind, role, str(event.args["account"]))
+
+    def _scoped_revoked(self, event: Event, rows: ChunkRows) -> None:
+        code, kind = str(event.args["code"]), ROLE_KIND_NAMES.get(int(event.args["kind"]), "unknown")
+        role = role_id(SCOPED_SEEDS.get(kind, kind), code)
+        self._revoke(event, rows, kind, role, str(event.args["account"]))
+
+    def _role_granted(self, event: Event, rows: ChunkRows) -> None:
+        role = str(event.args["role"])
+        if role in self._scoped:  # the registry's own event carries it, with its kind
+            return
+        self._grant(
+            event, rows, None, GLOBAL_ROLES.get(role, f"role:{role}"), role, str(event.args["account"])
+        )
+
+    def _role_revoked(self, event: Event, rows: ChunkRows) -> None:
+        role = str(event.args["role"])
+        if role in self._scoped:
+            return
+        self._revoke(event, rows, GLOBAL_ROLES.get(role, f"role:{role}"), role, str(event.args["account"]))

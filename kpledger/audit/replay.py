@@ -1,0 +1,483 @@
+"""Replay the contracts' events into the auditor's index.
+
+How a run goes:
+
+1. Bind the index to the deployment (or check it belongs to it) and read the
+   checkpoint: the last block whose events are all indexed, and its hash.
+2. Reorg check: if the chain's block at the checkpoint has another hash, or is gone,
+   walk back over the recorded block hashes to the newest one the chain still has (the
+   fork point), delete everything above it and recompute what it touched.
+3. Catch up to ``head - confirmations`` in chunks of blocks: ``eth_getLogs`` for both
+   contracts over the chunk, block times from the logs (or one batched header request),
+   decode, fold, and write the chunk with its checkpoint in one transaction. The chunk
+   size adapts: it shrinks when the node refuses or times out, and grows while chunks
+   come back sparse.
+4. With ``follow``, poll for new blocks and repeat 2-3 until told to stop.
+
+Only blocks ``confirmations`` deep are indexed, so a reorg shallower than that never
+reaches the index; a deeper one is caught by step 2.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from kpledger.audit.decode import EventDecoder
+from kpledger.audit.fold import Event, Folder
+from kpledger.audit.schema import DEFAULT_DB_URL, create_indexes, drop_indexes, engine_for
+from kpledger.audit.source import ChainSource, Header, RawLog, is_range_error, open_source
+from kpledger.audit.store import Checkpoint, IndexStore
+from kpledger.chain import artifacts
+from kpledger.chain.deployment import Deployment
+from kpledger.errors import ChainError, ConfigurationError
+
+REORG_SCAN = 128
+PREFETCH = 2
+_DONE = object()
+
+
+class ReorgDuringReplay(ChainError):
+    """Blocks changed under a chunk being read; the run restarts from the checkpoint."""
+
+
+@dataclass(frozen=True)
+class Reorg:
+    """A reorganisation found below the checkpoint and undone."""
+
+    fork_block: int
+    previous_checkpoint: int
+    removed_events: int
+
+
+@dataclass
+class ReplayResult:
+    """What one call of :func:`replay` did."""
+
+    db_url: str
+    chain_id: int
+    start_block: int
+    checkpoint: int
+    checkpoint_hash: str
+    head: int
+    confirmations: int
+    events: int = 0
+    blocks: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    reorgs: list[Reorg] = field(default_factory=list)
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["events_per_second"] = round(self.events_per_second, 1)
+        return data
+
+
+@dataclass
+class ChunkSizer:
+    """Blocks per ``eth_getLogs``: halve on refusal, aim at ``target_logs`` per chunk."""
+
+    blocks: int = 16
+    target_logs: int = 10_000
+    minimum: int = 1
+    maximum: int = 100_000
+
+    def refused(self, asked: int) -> bool:
+        """Shrink after a refused range of ``asked`` blocks; False if it cannot shrink."""
+        if asked <= self.minimum:
+            return False
+        self.blocks = max(self.minimum, asked // 2)
+        return True
+
+    def observed(self, asked: int, logs: int) -> None:
+        """Aim the next chunk at ``target_logs``: shrink in proportion when over, grow
+        (up to 4x at once, so sparse history is crossed quickly) when well under."""
+        if logs > self.target_logs:
+            self.blocks = max(self.minimum, asked * self.target_logs // logs)
+        elif logs < self.target_logs // 2:
+            aimed = asked * self.target_logs // max(logs, 1)
+            self.blocks = min(self.maximum, max(self.blocks, min(asked * 4, aimed)))
+
+
+def _deployment(value: Deployment | str | Path) -> Deployment:
+    return value if isinstance(value, Deployment) else Deployment.load(Path(value))
+
+
+def _decoder() -> EventDecoder:
+    return EventDecoder(
+        {
+            "registry": artifacts.contract("ParticipantRegistry")["abi"],
+            "ledger": artifacts.contract("CertificateLedger")["abi"],
+        }
+    )
+
+
+class ReplayEngine:
+    """One index, one deployment, one chain. :func:`replay` is the usual entry point."""
+
+    def __init__(
+        self,
+        source: ChainSource,
+        deployment: Deployment,
+        engine: Engine,
+        *,
+        confirmations: int = 0,
+        sizer: ChunkSizer | None = None,
+        on_chunk: Callable[[int, int, int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        if confirmations < 0:
+            raise ConfigurationError("confirmations must be >= 0")
+        self.source = source
+        self.deployment = deployment
+        self.store = IndexStore(engine)
+        self.confirmations = confirmations
+        self.sizer = sizer or ChunkSizer()
+        self.decoder = _decoder()
+        self.on_chunk = on_chunk
+        self.stop = stop
+        self.contracts = {deployment.registry.lower(): "registry", deployment.ledger.lower(): "ledger"}
+        self.checkpoint = self.store.bind(deployment)
+
+    def target(self, head: int, to_block: int | None = None) -> int:
+        """The newest block this run may index."""
+        safe = head - self.confirmations
+        return safe if to_block is None else min(safe, to_block)
+
+    # ------------------------------------------------------------------ reorgs
+
+    def check_reorg(self) -> Reorg | None:
+        """Undo indexed blocks the chain no longer has. Returns what was undone."""
+        checkpoint = self.store.checkpoint()
+        if checkpoint.block < self.deployment.block or not checkpoint.hash:
+            return None
+        header = self.source.header(checkpoint.block)
+        if header is not None and header.hash == checkpoint.hash:
+            return None
+        fork = self._fork_point(checkpoint.block)
+        removed = self.store.rollback(fork)
+        self.checkpoint = fork
+        return Reorg(fork.block, checkpoint.block, removed)
+
+    def _fork_point(self, below: int) -> Checkpoint:
+        while True:
+            recorded = self.store.stored_blocks(below, REORG_SCAN)
+            if not recorded:
+                return Checkpoint(self.deployment.block - 1, "")
+            headers = self.source.headers(n for n, _ in recorded)
+            for number, stored_hash in recorded:
+                header = headers.get(number)
+                if header is not None and header.hash == stored_hash:
+                    return Checkpoint(number, stored_hash)
+            below = recorded[-1][0] - 1
+
+    # ------------------------------------------------------------------ catching up
+
+    def catch_up(self, target: int, result: ReplayResult) -> None:
+        """Index every block up to ``target`` (already confirmed deep enough).
+
+        Three stages overlap: a reader thread fetches the next chunk, this thread
+        decodes and folds, a writer thread commits the previous chunk (SQLite and the
+        network release the GIL, so the stages share the two cores)."""
+        folder = Folder(self.store.load_state(), self.store.reader())
+        pending: queue.Queue[Any] = queue.Queue(maxsize=1)
+        failure: list[BaseException] = []
+
+        def write() -> None:
+            while True:
+                item = pending.get()
+                if item is _DONE:
+                    return
+                if failure:
+                    continue  # drain: nothing after a failed chunk may be written
+                rows, checkpoint, blocks, count = item
+                try:
+                    self.store.write(rows, self.checkpoint, checkpoint)
+                except BaseException as exc:
+                    failure.append(exc)
+                    continue
+                self.checkpoint = checkpoint
+                result.events += count
+                result.blocks += blocks
+                result.chunks += 1
+                if self.on_chunk is not None:
+                    self.on_chunk(blocks, count, checkpoint.block)
+
+        writer = threading.Thread(target=write, name="kpledger-audit-writer", daemon=True)
+        writer.start()
+        chunks = self._chunks(self.checkpoint.block + 1, target)
+        try:
+            for start, end, logs, headers in chunks:
+                if failure or (self.stop is not None and self.stop.is_set()):
+                    break
+                events = self._events(logs, headers)
+                rows = folder.fold(events)
+                for number, header in headers.items():
+                    rows.blocks[number] = {
+                        "number": number,
+                        "hash": header.hash,
+                        "timestamp": header.timestamp,
+                    }
+                pending.put((rows, Checkpoint(end, headers[end].hash), end - start + 1, len(events)))
+        finally:
+            chunks.close()  # stops the reader thread
+            pending.put(_DONE)
+            writer.join()  # the chunk in flight is committed (or fails) before we return
+        if failure:
+            raise failure[0]
+
+    def _chunks(self, start: int, target: int) -> Generator[tuple[int, int, list[RawLog], dict[int, Header]]]:
+        """Chunks of logs with their block headers, read one chunk ahead on a thread so
+        the node works (and the network waits) while the previous chunk is written."""
+        ahead: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
+        stop = threading.Event()
+
+        def put(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read() -> None:
+            try:
+                first = start
+                while first <= target and not stop.is_set():
+                    last = min(target, first + self.sizer.blocks - 1)
+                    try:
+                        logs = self.source.logs(first, last, list(self.contracts))
+                    except ChainError as exc:
+                        if is_range_error(exc) and self.sizer.refused(last - first + 1):
+                            continue
+                        raise
+                    self.sizer.observed(last - first + 1, len(logs))
+                    if not put((first, last, logs, self._headers(logs, last))):
+                        return
+                    first = last + 1
+                put(_DONE)
+            except BaseException as exc:  # handed to the consumer, raised there
+                put(exc)
+
+        reader = threading.Thread(target=read, name="kpledger-audit-reader", daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = ahead.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            reader.join()
+
+    def _headers(self, logs: list[RawLog], end: int) -> dict[int, Header]:
+        """Hash and time of every block with logs, and of the chunk's last block."""
+        known: dict[int, Header] = {}
+        missing: set[int] = {end}
+        for log in logs:
+            if log.block_timestamp is None:
+                missing.add(log.block_number)
+            elif log.block_number not in known:
+                known[log.block_number] = Header(log.block_number, log.block_hash, log.block_timestamp)
+        missing -= known.keys()
+        fetched = self.source.headers(missing)
+        for number, header in fetched.items():
+            if header is None:
+                raise ReorgDuringReplay(f"block {number} vanished while it was read")
+            known[number] = header
+        for log in logs:
+            if known[log.block_number].hash != log.block_hash:
+                raise ReorgDuringReplay(f"block {log.block_number} changed while it was read")
+        return known
+
+    def _events(self, logs: list[RawLog], headers: dict[int, Header]) -> list[Event]:
+        out: list[Event] = []
+        spec_of = self.decoder.specs.get
+        for log in logs:
+            contract = self.contracts.get(log.address)
+            if contract is None or not log.topics:
+                continue
+            spec = spec_of((contract, log.topics[0]))
+            if spec is None:
+                continue
+            out.append(
+                Event(
+                    log.block_number,
+                    log.tx_index,
+                    log.log_index,
+                    log.tx_hash,
+                    log.block_hash,
+                    headers[log.block_number].timestamp,
+                    contract,
+                    spec.name,
+                    spec.decode(log.topics, log.data),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ one pass
+
+    def run_once(self, result: ReplayResult, to_block: int | None = None) -> None:
+        """Reorg check, then catch up to the confirmed head (or ``to_block``)."""
+        for _ in range(5):
+            reorg = self.check_reorg()
+            if reorg is not None:
+                result.reorgs.append(reorg)
+            head = self.source.head()
+            result.head = head
+            try:
+                self.catch_up(self.target(head, to_block), result)
+                return
+            except ReorgDuringReplay:
+                continue
+        raise ChainError("the chain kept reorganising under the replay; try a larger confirmation depth")
+
+
+def replay(
+    target: Any,
+    deployment: Deployment | str | Path,
+    db_url: str | Engine = DEFAULT_DB_URL,
+    *,
+    confirmations: int = 0,
+    progress: bool = True,
+    to_block: int | None = None,
+    follow: bool = False,
+    poll_interval: float = 2.0,
+    stop: threading.Event | None = None,
+    max_polls: int | None = None,
+    chunk_blocks: int = 16,
+    target_logs: int = 10_000,
+    max_chunk_blocks: int = 100_000,
+    bulk: bool | None = None,
+) -> ReplayResult:
+    """Replay ``deployment``'s events from ``target`` into the index at ``db_url``.
+
+    ``target`` is a JSON-RPC URL, a :class:`~kpledger.ledger.Ledger`, an in-process
+    chain, a ``Web3`` or an ``Rpc``; ``db_url`` a SQLAlchemy URL (a bare path means a
+    SQLite file). Indexes blocks at least ``confirmations`` deep, up to ``to_block`` if
+    given. Re-running resumes after the checkpoint. With ``follow``, keeps polling every
+    ``poll_interval`` seconds until ``stop`` is set (or ``max_polls`` passes), undoing
+    reorgs deeper than the confirmation depth when it sees one. ``progress`` shows a
+    rich progress bar on stderr. ``bulk`` drops the secondary indexes during the run and
+    builds them once at the end (much faster for a long history); by default it is on
+    for a first replay into an empty index."""
+    source = open_source(target)
+    record = _deployment(deployment)
+    chain_id = source.chain_id()
+    if chain_id != record.chain_id:
+        raise ConfigurationError(
+            f"the node serves chain {chain_id}; the deployment is on chain {record.chain_id}"
+        )
+    engine = engine_for(db_url)
+    url = db_url if isinstance(db_url, str) else str(engine.url)
+    sizer = ChunkSizer(blocks=chunk_blocks, target_logs=target_logs, maximum=max_chunk_blocks)
+    replayer = ReplayEngine(source, record, engine, confirmations=confirmations, sizer=sizer, stop=stop)
+    started = time.perf_counter()
+    result = ReplayResult(
+        db_url=url,
+        chain_id=chain_id,
+        start_block=replayer.checkpoint.block + 1,
+        checkpoint=replayer.checkpoint.block,
+        checkpoint_hash=replayer.checkpoint.hash,
+        head=0,
+        confirmations=confirmations,
+    )
+    if bulk is None:  # a first replay: build the indexes once, at the end
+        bulk = replayer.checkpoint.block < record.block
+    if bulk:
+        drop_indexes(engine)
+    bar = _ProgressBar() if progress else None
+    try:
+        polls = 0
+        while True:
+            if bar is not None:
+                head = source.head()
+                bar.start_pass(replayer.checkpoint.block, replayer.target(head, to_block), result.events)
+                replayer.on_chunk = bar.advance
+            replayer.run_once(result, to_block)
+            if bulk:  # caught up: from here on, keep the indexes up to date as we go
+                create_indexes(engine)
+                bulk = False
+            polls += 1
+            done = stop is not None and stop.is_set()
+            if not follow or done or (max_polls is not None and polls >= max_polls):
+                break
+            if to_block is not None and replayer.checkpoint.block >= to_block:
+                break
+            if stop is not None:
+                if stop.wait(poll_interval):
+                    break
+            else:
+                time.sleep(poll_interval)
+    finally:
+        if bar is not None:
+            bar.close()
+        if bulk:
+            create_indexes(engine)
+        result.seconds = time.perf_counter() - started
+        result.checkpoint = replayer.checkpoint.block
+        result.checkpoint_hash = replayer.checkpoint.hash
+        if isinstance(db_url, str):
+            engine.dispose()
+    return result
+
+
+class _ProgressBar:
+    """A rich progress bar over blocks, with the events indexed and their rate."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]replay[/bold] blocks"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[events]:,} events ({task.fields[rate]:,.0f}/s)"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._task: Any = None
+        self._events = 0
+        self._started = time.perf_counter()
+        self._progress.start()
+
+    def start_pass(self, checkpoint: int, target: int, events: int) -> None:
+        total = max(0, target - checkpoint)
+        self._events = events
+        if self._task is None:
+            self._task = self._progress.add_task("replay", total=total, events=events, rate=0.0)
+        else:
+            self._progress.update(self._task, total=total, completed=0)
+
+    def advance(self, blocks: int, events: int, _last_block: int) -> None:
+        self._events += events
+        rate = self._events / max(1e-9, time.perf_counter() - self._started)
+        self._progress.update(self._task, advance=blocks, events=self._events, rate=rate)
+
+    def close(self) -> None:
+        self._progress.stop()

@@ -1,0 +1,375 @@
+"""Reads and writes of the index on behalf of the replay engine.
+
+Why one transaction per chunk with the checkpoint inside it: a replay stopped at any
+moment (Ctrl-C, a crash, a lost connection) leaves either the whole chunk and its
+checkpoint, or neither; the next run resumes after the checkpoint, so nothing is
+counted twice or skipped. The checkpoint is moved with a compare-and-set, so two
+replays writing the same index cannot interleave: the second one's chunk fails.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+
+from kpledger.audit import schema as s
+from kpledger.audit.fold import (
+    CREATION_EVENTS,
+    DERIVED_FIELDS,
+    ChunkRows,
+    FoldState,
+    IndexReader,
+    Row,
+    recompute_certificate,
+)
+from kpledger.chain.deployment import Deployment
+from kpledger.errors import ConfigurationError, KPLedgerError
+
+IN_BATCH = 500
+_CERT_UPDATE_FIELDS = (*DERIVED_FIELDS, "updated_block")
+_PARTICIPANT_UPDATE_FIELDS = ("status", "validity_days", "updated_block")
+_REVOKE_FIELDS = (
+    "revoked_block",
+    "revoked_tx_index",
+    "revoked_log_index",
+    "revoked_at",
+    "revoked_by",
+    "revoked_tx",
+)
+
+
+class ConcurrentReplay(KPLedgerError):
+    """Another replay moved the checkpoint of this index while this one was writing."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The last block whose events are all in the index, and its hash."""
+
+    block: int
+    hash: str
+
+
+def _identity(deployment: Deployment) -> dict[str, str]:
+    return {
+        "schema_version": s.SCHEMA_VERSION,
+        "chain_id": str(deployment.chain_id),
+        "registry": deployment.registry.lower(),
+        "ledger": deployment.ledger.lower(),
+        "deployment_block": str(deployment.block),
+    }
+
+
+class IndexStore:
+    """The replay engine's view of one index database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------------ identity
+
+    def bind(self, deployment: Deployment) -> Checkpoint:
+        """Tie an empty index to ``deployment``, or check a used one belongs to it.
+        Returns the checkpoint (the block before the deployment for a new index)."""
+        wanted = _identity(deployment)
+        with self.engine.begin() as conn:
+            found = {str(k): str(v) for k, v in conn.execute(select(s.meta.c.key, s.meta.c.value))}
+            if not found:
+                initial = {**wanted, "checkpoint_block": str(deployment.block - 1), "checkpoint_hash": ""}
+                conn.execute(insert(s.meta), [{"key": k, "value": v} for k, v in initial.items()])
+                found = initial
+            for key, value in wanted.items():
+                if found.get(key) != value:
+                    raise ConfigurationError(
+                        f"this index holds {key}={found.get(key)!r} but the deployment has {value!r}:"
+                        " use another database for another deployment"
+                    )
+        return Checkpoint(int(found["checkpoint_block"]), found["checkpoint_hash"])
+
+    def checkpoint(self) -> Checkpoint:
+        with self.engine.connect() as conn:
+            return _checkpoint(conn)
+
+    # ------------------------------------------------------------------ fold support
+
+    def load_state(self) -> FoldState:
+        """Participants and open role grants: what the folder keeps in memory."""
+        state = FoldState()
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(s.participants)).mappings():
+                state.participants[row["code"]] = dict(row)
+            open_grants = select(s.role_grants.c.role, s.role_grants.c.account).where(
+                s.role_grants.c.revoked_block.is_(None)
+            )
+            for role, account in conn.execute(open_grants):
+                state.open_grants[(role, account)] = None
+        return state
+
+    def reader(self) -> IndexReader:
+        return IndexReader(certificates=self.certificates, batch=self.batch)
+
+    def certificates(self, hashes: Iterable[str]) -> dict[str, Row]:
+        wanted = list(hashes)
+        found: dict[str, Row] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), IN_BATCH):
+                query = select(s.certificates).where(
+                    s.certificates.c.document_hash.in_(wanted[start : start + IN_BATCH])
+                )
+                for row in conn.execute(query).mappings():
+                    found[row["document_hash"]] = dict(row)
+        return found
+
+    def batch(self, root: str) -> tuple[int, int] | None:
+        with self.engine.connect() as conn:
+            return _batch(conn, root)
+
+    # ------------------------------------------------------------------ writes
+
+    def write(self, rows: ChunkRows, previous: Checkpoint, checkpoint: Checkpoint) -> None:
+        """Write one chunk and move the checkpoint, atomically."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(s.meta)
+                .where(s.meta.c.key == "checkpoint_block", s.meta.c.value == str(previous.block))
+                .values(value=str(checkpoint.block))
+            )
+            if moved.rowcount != 1:
+                raise ConcurrentReplay(
+                    f"the index checkpoint is no longer block {previous.block}: another replay is writing"
+                    " this index; stop one of them"
+                )
+            conn.execute(
+                update(s.meta).where(s.meta.c.key == "checkpoint_hash").values(value=checkpoint.hash)
+            )
+            _insert(conn, s.blocks, list(rows.blocks.values()))
+            _insert(conn, s.events, rows.events)
+            _insert(conn, s.certificates, list(rows.new_certificates.values()))
+            _update(
+                conn,
+                s.certificates,
+                _CERT_UPDATE_FIELDS,
+                ["document_hash"],
+                list(rows.changed_certificates.items()),
+            )
+            _insert(conn, s.certificate_transitions, rows.transitions)
+            _insert(conn, s.participants, list(rows.new_participants.values()))
+            _update(
+                conn,
+                s.participants,
+                _PARTICIPANT_UPDATE_FIELDS,
+                ["code"],
+                list(rows.changed_participants.items()),
+            )
+            _insert(conn, s.participant_status_history, rows.history)
+            # Revocations close holdings already in the index: before this chunk's grants
+            # are inserted, or a re-grant in the same chunk would be closed too.
+            _update(
+                conn,
+                s.role_grants,
+                _REVOKE_FIELDS,
+                ["role", "account", "revoked_block IS NULL"],
+                [((r["b_role"], r["b_account"]), r) for r in rows.revocations],
+            )
+            _insert(conn, s.role_grants, rows.new_grants)
+            _insert(conn, s.batches, rows.batches)
+            _insert(conn, s.replay_issues, rows.issues)
+
+    # ------------------------------------------------------------------ reorgs
+
+    def stored_blocks(self, below: int, limit: int) -> list[tuple[int, str]]:
+        """Recorded ``(number, hash)`` pairs at or below ``below``, newest first."""
+        with self.engine.connect() as conn:
+            query = (
+                select(s.blocks.c.number, s.blocks.c.hash)
+                .where(s.blocks.c.number <= below)
+                .order_by(s.blocks.c.number.desc())
+                .limit(limit)
+            )
+            return [(int(n), str(h)) for n, h in conn.execute(query)]
+
+    def rollback(self, fork: Checkpoint) -> int:
+        """Forget everything above ``fork.block`` (its hash is the chain's); returns the
+        number of events removed. Summary rows of certificates and participants touched
+        above the fork are recomputed from what remains."""
+        above = fork.block
+        with self.engine.begin() as conn:
+            removed = int(
+                conn.execute(
+                    select(func.count()).select_from(s.events).where(s.events.c.block_number > above)
+                ).scalar_one()
+            )
+            transitions = s.certificate_transitions
+            touched_certs = [
+                str(h)
+                for h in conn.execute(
+                    select(transitions.c.document_hash).where(transitions.c.block_number > above).distinct()
+                ).scalars()
+            ]
+            history = s.participant_status_history
+            touched_codes = [
+                str(c)
+                for c in conn.execute(
+                    select(history.c.code).where(history.c.block_number > above).distinct()
+                ).scalars()
+            ]
+            for table, column in s.PER_BLOCK_TABLES:
+                conn.execute(delete(table).where(table.c[column] > above))
+            grants = s.role_grants
+            conn.execute(delete(grants).where(grants.c.granted_block > above))
+            conn.execute(
+                update(grants)
+                .where(grants.c.revoked_block > above)
+                .values(
+                    revoked_block=None,
+                    revoked_tx_index=None,
+                    revoked_log_index=None,
+                    revoked_at=None,
+                    revoked_by=None,
+                    revoked_tx=None,
+                )
+            )
+            _recompute_certificates(conn, touched_certs)
+            _recompute_participants(conn, touched_codes)
+            conn.execute(
+                update(s.meta).where(s.meta.c.key == "checkpoint_block").values(value=str(fork.block))
+            )
+            conn.execute(update(s.meta).where(s.meta.c.key == "checkpoint_hash").values(value=fork.hash))
+        return removed
+
+
+def _checkpoint(conn: Connection) -> Checkpoint:
+    query = select(s.meta.c.key, s.meta.c.value).where(
+        s.meta.c.key.in_(["checkpoint_block", "checkpoint_hash"])
+    )
+    found = {str(k): str(v) for k, v in conn.execute(query)}
+    if "checkpoint_block" not in found:
+        raise ConfigurationError("this index was never bound to a deployment: run a replay first")
+    return Checkpoint(int(found["checkpoint_block"]), found.get("checkpoint_hash", ""))
+
+
+def _batch(conn: Connection, root: str) -> tuple[int, int] | None:
+    found = conn.execute(
+        select(s.batches.c.anchored_block, s.batches.c.anchored_at).where(s.batches.c.root == root)
+    ).first()
+    return None if found is None else (int(found[0]), int(found[1]))
+
+
+def _marks(conn: Connection, count: int) -> list[str] | None:
+    """DBAPI placeholders for positional parameters, or None for other styles."""
+    style = conn.dialect.paramstyle
+    if style == "qmark":
+        return ["?"] * count
+    if style in ("format", "pyformat"):
+        return ["%s"] * count
+    return None
+
+
+def _insert(conn: Connection, table: Any, rows: Sequence[Row]) -> None:
+    """Bulk insert. With SQLite and PostgreSQL drivers the rows go to the DBAPI's
+    ``executemany`` as tuples (SQLAlchemy's per-row parameter processing would cost
+    more than the insert itself: the values are already plain ints and strings)."""
+    if not rows:
+        return
+    columns = [c.name for c in table.columns if c.name in rows[0]]
+    marks = _marks(conn, len(columns))
+    if marks is None:
+        conn.execute(insert(table), list(rows))
+        return
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
+    values = operator.itemgetter(*columns)
+    conn.exec_driver_sql(sql, [values(r) for r in rows])
+
+
+def _update(
+    conn: Connection,
+    table: Any,
+    fields: Sequence[str],
+    where: Sequence[str],
+    items: Sequence[tuple[Any, Row]],
+) -> None:
+    """Bulk update of ``fields`` of the rows whose ``where`` columns equal each item's
+    key (a value, or a tuple for several columns); ``where`` may also hold plain
+    conditions such as ``revoked_block IS NULL``."""
+    if len(fields) < 2:
+        raise ValueError("update at least two fields")  # itemgetter would return a scalar
+    if not items:
+        return
+    keys = [w for w in where if " " not in w]
+    plain = [w for w in where if " " in w]
+    marks = _marks(conn, len(fields) + len(keys))
+    values = operator.itemgetter(*fields)
+
+    def key_of(key: Any) -> tuple[Any, ...]:
+        return tuple(key) if len(keys) > 1 else (key,)
+
+    if marks is None:
+        clauses = [table.c[k] == bindparam(f"b_{k}") for k in keys]
+        clauses += [table.c[w.split()[0]].is_(None) for w in plain]
+        params = [
+            {**{f: row[f] for f in fields}, **{f"b_{k}": v for k, v in zip(keys, key_of(key), strict=True)}}
+            for key, row in items
+        ]
+        conn.execute(update(table).where(*clauses), params)
+        return
+    sets = ", ".join(f"{f} = {m}" for f, m in zip(fields, marks, strict=False))
+    conditions = [f"{k} = {m}" for k, m in zip(keys, marks[len(fields) :], strict=True)] + plain
+    sql = f"UPDATE {table.name} SET {sets} WHERE {' AND '.join(conditions)}"
+    conn.exec_driver_sql(sql, [values(row) + key_of(key) for key, row in items])
+
+
+def _recompute_certificates(conn: Connection, hashes: Sequence[str]) -> None:
+    table, transitions = s.certificates, s.certificate_transitions
+    for start in range(0, len(hashes), IN_BATCH):
+        chunk = list(hashes[start : start + IN_BATCH])
+        rows = {
+            r["document_hash"]: dict(r)
+            for r in conn.execute(select(table).where(table.c.document_hash.in_(chunk))).mappings()
+        }
+        timeline: dict[str, list[Row]] = {h: [] for h in chunk}
+        query = (
+            select(transitions)
+            .where(transitions.c.document_hash.in_(chunk))
+            .order_by(
+                transitions.c.block_number, transitions.c.tx_index, transitions.c.log_index, transitions.c.id
+            )
+        )
+        for row in conn.execute(query).mappings():
+            timeline[row["document_hash"]].append(dict(row))
+        for document_hash in chunk:
+            steps = timeline[document_hash]
+            cert = rows.get(document_hash)
+            if cert is None:
+                continue
+            if not steps or steps[0]["event"] not in CREATION_EVENTS:
+                conn.execute(delete(table).where(table.c.document_hash == document_hash))
+                continue
+            fresh = recompute_certificate(cert, steps, lambda root: _batch(conn, root))
+            conn.execute(
+                update(table)
+                .where(table.c.document_hash == document_hash)
+                .values({f: fresh[f] for f in _CERT_UPDATE_FIELDS})
+            )
+
+
+def _recompute_participants(conn: Connection, codes: Sequence[str]) -> None:
+    table, history = s.participants, s.participant_status_history
+    for code in codes:
+        last = conn.execute(
+            select(history.c.status, history.c.validity_days, history.c.block_number)
+            .where(history.c.code == code)
+            .order_by(history.c.block_number.desc(), history.c.tx_index.desc(), history.c.log_index.desc())
+            .limit(1)
+        ).first()
+        if last is None:
+            conn.execute(delete(table).where(table.c.code == code))
+        else:
+            conn.execute(
+                update(table)
+                .where(table.c.code == code)
+                .values(status=last[0], validity_days=last[1], updated_block=last[2])
+            )
