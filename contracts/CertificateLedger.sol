@@ -80,7 +80,7 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         // slither-disable-next-line unused-return
         _registry.requireIssuer(record.origin, record.destination, msg.sender);
         _expectStatus(documentHash, record, CertificateStatus.Requested);
-        if (record.expiresAt <= block.timestamp) revert CertificateExpired(documentHash, record.expiresAt);
+        if (block.timestamp > record.expiresAt) revert CertificateExpired(documentHash, record.expiresAt);
         record.status = CertificateStatus.Issued;
         record.issuedBlock = uint40(block.number);
         emit CertificateValidated(documentHash, msg.sender);
@@ -110,6 +110,7 @@ contract CertificateLedger is ICertificateLedger, Multicall {
     /// @inheritdoc ICertificateLedger
     function amend(bytes32 documentHash, CertificateInput calldata replacement, string calldata reason) external {
         Record storage record = _existing(documentHash);
+        _registry.requireAuthority(record.origin, msg.sender);
         if (replacement.origin != record.origin) {
             revert CertificateAmendmentOriginMismatch(record.origin, replacement.origin);
         }
@@ -127,13 +128,15 @@ contract CertificateLedger is ICertificateLedger, Multicall {
     /// @inheritdoc ICertificateLedger
     function anchorBatch(bytes2 origin, bytes32 root, uint256 count) external {
         _registry.requireActiveAuthority(origin, msg.sender);
+        uint16 validityDays = _registry.participant(origin).validityDays;
         if (root == bytes32(0) || _batches[root].anchoredBlock != 0) revert BatchInvalidRoot(root);
         if (count == 0) revert BatchEmpty();
         _batches[root] = Batch({
             origin: origin,
             issuer: msg.sender,
             anchoredBlock: uint40(block.number),
-            anchoredAt: uint40(block.timestamp)
+            anchoredAt: uint40(block.timestamp),
+            validityDays: validityDays
         });
         emit BatchAnchored(root, origin, msg.sender, count);
     }
@@ -182,7 +185,7 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         {
             revert BatchDestinationNotActive(root, cert.destination);
         }
-        _checkExpiry(cert.expiresAt, anchored.anchoredAt, _registry.participant(cert.origin).validityDays);
+        _checkExpiry(cert.expiresAt, anchored.anchoredAt, anchored.validityDays);
         _store(cert, CertificateStatus.Issued, address(0), anchored.anchoredBlock);
         _batchOf[cert.documentHash] = root;
         _emitIssued(cert, address(0), anchored.issuer, root);

@@ -23,7 +23,6 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
 
     mapping(bytes2 code => Participant) private _participants;
     mapping(bytes2 code => StatusChange[]) private _history;
-    mapping(bytes32 role => bool) private _scopedRoles;
     bytes2[] private _codes;
 
     /// @param governance First holder of the admin and governance roles.
@@ -57,9 +56,6 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         _recordStatus(code, ParticipantStatus.Active);
 
         bytes32 authority = authorityRole(code);
-        _scopedRoles[authority] = true;
-        _scopedRoles[exporterRole(code)] = true;
-        _scopedRoles[importerRole(code)] = true;
         _setRoleAdmin(authority, GOVERNANCE_ROLE);
         _setRoleAdmin(exporterRole(code), authority);
         _setRoleAdmin(importerRole(code), authority);
@@ -126,20 +122,20 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
 
     /// @notice Scoped roles change only through the functions above; others as usual.
     function grantRole(bytes32 role, address account) public override {
-        if (_scopedRoles[role]) revert RegistryScopedRoleManagedByRegistry(role);
+        _requireUnscoped(role);
         super.grantRole(role, account);
     }
 
     /// @notice Scoped roles change only through the functions above; others as usual.
     function revokeRole(bytes32 role, address account) public override {
-        if (_scopedRoles[role]) revert RegistryScopedRoleManagedByRegistry(role);
+        _requireUnscoped(role);
         super.revokeRole(role, account);
     }
 
     /// @notice Scoped roles are removed by governance or the participant's authority, so
     /// that the registry always says which accounts act for a participant.
     function renounceRole(bytes32 role, address callerConfirmation) public override {
-        if (_scopedRoles[role]) revert RegistryScopedRoleManagedByRegistry(role);
+        _requireUnscoped(role);
         super.renounceRole(role, callerConfirmation);
     }
 
@@ -247,6 +243,16 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         ParticipantStatus toStatus = _participants[destination].status;
         if (toStatus != ParticipantStatus.Active) _revertInactive(destination, toStatus);
         return from.validityDays;
+    }
+
+    /// @dev Only the three registry-wide roles go through AccessControl's own functions.
+    /// Every other role id may be (or later become) a participant-scoped role, even of a
+    /// participant not admitted yet, so it is refused: scoped roles change only with a
+    /// `ParticipantRoleGranted` / `ParticipantRoleRevoked` event an auditor can replay.
+    function _requireUnscoped(bytes32 role) private pure {
+        if (role != DEFAULT_ADMIN_ROLE && role != GOVERNANCE_ROLE && role != AUDITOR_ROLE) {
+            revert RegistryScopedRoleManagedByRegistry(role);
+        }
     }
 
     function _revertInactive(bytes2 code, ParticipantStatus status) private pure {

@@ -245,7 +245,18 @@ class Ledger:
         return self._registry_tx("revokeAuthority", _code(code), _address(account))
 
     def grant_auditor(self, account: str) -> Receipt:
-        return self._registry_tx("grantRole", keccak(text="AUDITOR_ROLE"), _address(account))
+        return self.grant_role(keccak(text="AUDITOR_ROLE"), account)
+
+    def grant_role(self, role: bytes, account: str) -> Receipt:
+        """AccessControl ``grantRole`` for the registry-wide roles (admin, governance,
+        auditor); participant-scoped roles have their own methods."""
+        return self._registry_tx("grantRole", role, _address(account))
+
+    def revoke_role(self, role: bytes, account: str) -> Receipt:
+        return self._registry_tx("revokeRole", role, _address(account))
+
+    def renounce_role(self, role: bytes) -> Receipt:
+        return self._registry_tx("renounceRole", role, self.address)
 
     # ------------------------------------------------------------------ authorities
 
@@ -409,9 +420,17 @@ class Ledger:
 
     def batch(self, root: bytes) -> Batch | None:
         (raw,) = self._read(self.ledger_abi, self.deployment.ledger, "batch", root)
-        if raw[2] == 0:
+        origin, issuer, anchored_block, anchored_at, validity_days = raw
+        if anchored_block == 0:
             return None
-        return Batch(root, bytes(raw[0]).decode("ascii"), raw[1], raw[2], raw[3])
+        return Batch(
+            root,
+            bytes(origin).decode("ascii"),
+            to_checksum_address(issuer),
+            anchored_block,
+            anchored_at,
+            validity_days,
+        )
 
     def leaf_of(self, terms: ChainTerms) -> bytes:
         """The contract's own Merkle leaf of ``terms`` (to cross-check off-chain trees)."""

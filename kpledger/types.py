@@ -132,6 +132,7 @@ class Batch:
     issuer: str
     anchored_block: int
     anchored_at: int
+    validity_days: int = 0
 
 
 @dataclass(frozen=True)

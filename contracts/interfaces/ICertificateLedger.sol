@@ -68,12 +68,15 @@ interface ICertificateLedger {
         bytes32 batchRoot;
     }
 
-    /// @notice A Merkle batch root anchored by an authority.
+    /// @notice A Merkle batch root anchored by an authority. `validityDays` is the
+    /// origin's validity period when the batch was anchored: its certificates are
+    /// checked against that, not against a period changed later.
     struct Batch {
         bytes2 origin;
         address issuer;
         uint40 anchoredBlock;
         uint40 anchoredAt;
+        uint16 validityDays;
     }
 
     // ------------------------------------------------------------------ events

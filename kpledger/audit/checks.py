@@ -230,7 +230,7 @@ def _compare_batches(reader: _Reader, index: AuditIndex, counts: dict[str, int])
     views = reader.many(reader.ledger, "batch", [[bytes.fromhex(r["root"][2:])] for r in rows])
     for row, (view,) in zip(rows, views, strict=True):
         counts["batches"] = counts.get("batches", 0) + 1
-        origin, issuer, anchored_block, anchored_at = view
+        origin, issuer, anchored_block, anchored_at, _validity_days = view
         theirs = {
             "origin": _code(origin),
             "issuer": str(issuer).lower(),

@@ -239,8 +239,8 @@ def check_invariants(engine: Engine, checked: dict[str, int] | None = None) -> l
 def _expiry_rules(conn: Any, certs: Mapping[str, Mapping[str, Any]], counts: dict[str, int]) -> list[Finding]:
     """Expiry after the start and within the origin's validity period (+1 day, as the
     contract allows) where the contract checks it: at the request or direct issue, and
-    for a batched certificate from the batch's time with the validity in force when it
-    was revealed. A requested certificate is validated only before it expires."""
+    for a batched certificate from the batch's time with the validity in force when the
+    batch was anchored. A requested certificate is validated only until it expires."""
     h, t = s.participant_status_history, s.certificate_transitions
     validity: dict[str, list[tuple[Position, int]]] = defaultdict(list)
     order = (h.c.block_number, h.c.tx_index, h.c.log_index)
@@ -252,10 +252,14 @@ def _expiry_rules(conn: Any, certs: Mapping[str, Mapping[str, Any]], counts: dic
     )
     for document_hash, b, ti, li in conn.execute(query):
         created[document_hash] = (b, ti, li)
+    anchored = {root: block for root, block in conn.execute(select(s.batches.c.root, s.batches.c.anchored_block))}
     out: list[Finding] = []
     for cert in certs.values():
         start = cert["requested_at"] if cert["requested_at"] is not None else cert["issued_at"]
         position = created.get(cert["document_hash"])
+        if cert.get("batch_root") in anchored:
+            # The period in force at the end of the anchoring block (what the contract stored).
+            position = (anchored[cert["batch_root"]], 1 << 62, 0)
         if start is None or position is None:
             continue
         counts["expiry_checks"] = counts.get("expiry_checks", 0) + 1
@@ -274,7 +278,7 @@ def _expiry_rules(conn: Any, certs: Mapping[str, Mapping[str, Any]], counts: dic
                 )
             )
         validated = cert["requested_at"] is not None and cert["issued_at"] is not None
-        if validated and cert["issued_at"] >= cert["expires_at"]:
+        if validated and cert["issued_at"] > cert["expires_at"]:
             out.append(
                 Finding("validated-after-expiry", cert["document_hash"], "validated after it had expired")
             )
