@@ -90,10 +90,29 @@ def _as_rpc_error(method: str, exc: Exception) -> RpcError:
     if isinstance(exc, ContractLogicError):
         return RpcError(method, {"code": 3, "message": str(exc), "data": exc.data})
     message = str(exc)
-    data = _tester_revert_bytes(message)
+    data = _raw_tester_revert(exc)
+    if data is None:
+        data = _tester_revert_bytes(message)
     if data is not None:  # eth-tester: "execution reverted: b'...'"
         return RpcError(method, {"code": 3, "message": "execution reverted", "data": "0x" + data.hex()})
     return RpcError(method, {"message": f"{type(exc).__name__}: {message}"})
+
+
+def _raw_tester_revert(exc: BaseException) -> bytes | None:
+    """eth-tester's original exception, which web3's tester provider re-raises as text
+    after decoding the data as ``Error(string)`` (garbling custom errors whose first
+    argument is a string), still holds the raw revert bytes in its context."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        first = seen.args[0] if seen.args else None
+        if isinstance(first, Exception) and first.args:
+            first = first.args[0]
+        if isinstance(first, bytes):
+            return first
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _tester_revert_bytes(message: str) -> bytes | None:

@@ -544,16 +544,6 @@ def test_quantity_bounds_are_inclusive(world: World, quantities: dict[str, int])
     assert record_of(world, terms).terms == terms
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "CLIENT BUG (kpledger, not the contract): on the in-process chain, errors whose first "
-        "argument is a string (CertificateInvalidNumber, CertificateInvalidQuantity, "
-        "CertificateNumberAlreadyUsed) lose their revert data in eth_estimateGas (web3's "
-        "EthereumTesterProvider decodes them as Error(string)), so Ledger writes raise "
-        "TransactionFailed('reverted without reason') instead of the typed error."
-    ),
-)
 def test_client_decodes_string_errors(world: World) -> None:
     with reverts(CertificateInvalidQuantity, field="carats", value=0):
         world.bw_auth.issue(replace(world.terms(), carats=0), world.bw_exporter.address)
