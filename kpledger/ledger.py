@@ -9,6 +9,7 @@ that would revert raises before anything is signed and changes nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -107,6 +108,7 @@ class Ledger:
         self._fees = fees
         self.signer = signer
         self._transactor: Transactor | None = None
+        self._transactor_lock = threading.Lock()
         self._block_times: dict[int, int] = {}
 
     # ------------------------------------------------------------------ construction
@@ -205,19 +207,20 @@ class Ledger:
     def transactor(self) -> Transactor:
         if self.signer is None:
             raise ConfigurationError("this Ledger has no signing account: pass signer= to write")
-        if self._transactor is None:
-            self._transactor = Transactor(
-                self.rpc,
-                self.signer,
-                self.decoder,
-                chain_id=self.deployment.chain_id,
-                fees=self._fees,
-                receipt_timeout=self.receipt_timeout,
-                poll_interval=self.poll_interval,
-                confirmations=self.confirmations,
-            )
-            self._fees = self._transactor.fees
-        return self._transactor
+        with self._transactor_lock:  # threads sharing this Ledger must share one nonce counter
+            if self._transactor is None:
+                self._transactor = Transactor(
+                    self.rpc,
+                    self.signer,
+                    self.decoder,
+                    chain_id=self.deployment.chain_id,
+                    fees=self._fees,
+                    receipt_timeout=self.receipt_timeout,
+                    poll_interval=self.poll_interval,
+                    confirmations=self.confirmations,
+                )
+                self._fees = self._transactor.fees
+            return self._transactor
 
     @property
     def address(self) -> str:

@@ -252,7 +252,8 @@ def _expiry_rules(conn: Any, certs: Mapping[str, Mapping[str, Any]], counts: dic
     )
     for document_hash, b, ti, li in conn.execute(query):
         created[document_hash] = (b, ti, li)
-    anchored = {root: block for root, block in conn.execute(select(s.batches.c.root, s.batches.c.anchored_block))}
+    batches = select(s.batches.c.root, s.batches.c.anchored_block)
+    anchored = {root: block for root, block in conn.execute(batches)}
     out: list[Finding] = []
     for cert in certs.values():
         start = cert["requested_at"] if cert["requested_at"] is not None else cert["issued_at"]

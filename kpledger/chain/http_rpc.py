@@ -118,7 +118,7 @@ class HttpRpc(Rpc):
                 if attempt == 1 and reused:
                     continue
                 raise ConnectionFailed(
-                    f"node unreachable at {self.url} ({what}): {type(exc).__name__}: {exc}"
+                    f"cannot reach the node at {self.url}: {type(exc).__name__}: {exc} (during {what})"
                 ) from exc
             if response.getheader("Connection", "").lower() == "close":
                 self._drop()

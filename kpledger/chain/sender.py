@@ -95,6 +95,7 @@ class Transactor:
     it get consecutive nonces."""
 
     GAS_MARGIN = 1.25
+    SEND_ATTEMPTS = 3
 
     def __init__(
         self,
@@ -162,36 +163,59 @@ class Transactor:
         return receipts
 
     def submit_many(self, calls: Sequence[Call]) -> list[bytes]:
-        """Sign and send without waiting; returns transaction hashes in order."""
+        """Sign and send without waiting; returns transaction hashes in call order.
+
+        Nonces are handed out locally, under a lock, so threads sharing this Transactor
+        never collide. When the node refuses some transactions because their nonce is
+        taken (another client signs with this account, e.g. the CLI beside the API),
+        only those calls are signed again, on nonces after every one handed out here:
+        what was accepted is never sent twice, and a refusal is never reported for a
+        batch that in fact went through. Calls refused for their fee are signed again
+        on the same nonces with the fees read afresh."""
         prepared = [(c, c.gas if c.gas is not None else self.estimate(c)) for c in calls]
-        for attempt in range(2):
+        nonces: dict[int, int] = {}
+        hashes: dict[int, bytes] = {}
+        todo = list(range(len(prepared)))
+        for attempt in range(self.SEND_ATTEMPTS):
             with self._lock:
-                if self._nonce is None:
-                    self._nonce = self._chain_nonce()
-                first = self._nonce
-                raws: list[bytes] = []
-                hashes: list[bytes] = []
-                for offset, (call, gas) in enumerate(prepared):
-                    raw, tx_hash = self.signer.sign(self._tx(call, gas, first + offset))
-                    raws.append(raw)
-                    hashes.append(tx_hash)
-                self._nonce = first + len(prepared)
-            results = self.rpc.batch([("eth_sendRawTransaction", [_hex(raw)]) for raw in raws])
-            errors = [r for r in results if isinstance(r, RpcError) and not _already_known(r)]
-            if not errors:
-                return hashes
-            with self._lock:
-                self._nonce = None  # re-read from the node on the next attempt
-            first_error = errors[0]
-            if attempt == 0 and _nonce_problem(first_error) and len(errors) == len(results):
-                continue  # another sender used our nonces: nothing of ours went out, retry
-            if _nonce_problem(first_error):
-                raise NonceError(f"nonce out of step for {self.address}: {first_error.message}")
-            if _fee_problem(first_error) and attempt == 0 and len(errors) == len(results):
-                self.fees = FeePolicy.detect(self.rpc)
+                fresh = [i for i in todo if i not in nonces]
+                if fresh:
+                    if self._nonce is None:
+                        self._nonce = self._chain_nonce()
+                    for offset, index in enumerate(fresh):
+                        nonces[index] = self._nonce + offset
+                    self._nonce += len(fresh)
+            signed = [(i, *self.signer.sign(self._tx(*prepared[i], nonces[i]))) for i in todo]
+            results = self.rpc.batch([("eth_sendRawTransaction", [_hex(raw)]) for _, raw, _ in signed])
+            refused: list[tuple[int, RpcError]] = []
+            for (index, _, tx_hash), result in zip(signed, results, strict=True):
+                sent = not isinstance(result, RpcError) or _already_known(result)
+                if not sent and not self._mined_anyway(result, tx_hash):
+                    refused.append((index, result))
+                else:
+                    hashes[index] = tx_hash
+            if not refused:
+                return [hashes[i] for i in range(len(prepared))]
+            taken = [i for i, error in refused if _nonce_problem(error)]
+            priced = [i for i, error in refused if _fee_problem(error) and not _nonce_problem(error)]
+            if attempt + 1 < self.SEND_ATTEMPTS and len(taken) + len(priced) == len(refused):
+                if taken:
+                    with self._lock:  # past what the node has seen and what we handed out
+                        self._nonce = max(self._chain_nonce(), self._nonce or 0)
+                    for index in taken:
+                        del nonces[index]
+                if priced:
+                    self.fees = FeePolicy.detect(self.rpc)
+                todo = [index for index, _ in refused]
                 continue
-            raise first_error
-        raise NonceError(f"could not obtain a usable nonce for {self.address}")
+            with self._lock:
+                self._nonce = None  # the refused nonces leave a gap: re-read before the next send
+            error = refused[0][1]
+            accepted = f" ({len(hashes)} of {len(prepared)} were sent)" if hashes else ""
+            if _nonce_problem(error):
+                raise NonceError(f"nonce out of step for {self.address}: {error.message}{accepted}")
+            raise self._decoded(error)
+        raise AssertionError("unreachable")
 
     def wait_many(self, hashes: Sequence[bytes], timeout: float | None = None) -> list[Receipt]:
         """Await every receipt (and the confirmation depth) or raise TransactionTimeout."""
@@ -210,6 +234,10 @@ class Transactor:
             if not pending:
                 break
             if time.monotonic() > deadline:
+                # The node may yet mine them, or drop them (pool eviction, restart): re-read
+                # the nonce before the next send, so a dropped one leaves no gap that would
+                # hold back every later transaction.
+                self.resync_nonce()
                 raise TransactionTimeout(
                     f"{len(pending)} of {len(hashes)} transactions from {self.address} not mined in time"
                 )
@@ -254,13 +282,28 @@ class Transactor:
             return exc
         return self.decoder.decode(data)
 
-    def _explain_failure(self, call: Call, receipt: Receipt) -> KPLedgerError:
-        """Replay a reverted transaction as a call on the state before its block to
-        recover the contract error the receipt does not carry."""
+    def _mined_anyway(self, error: RpcError, tx_hash: bytes) -> bool:
+        """Whether a send answered with a revert was mined all the same. Hardhat's
+        automine executes a transaction on arrival, mines it even when it reverts and
+        answers ``eth_sendRawTransaction`` with the revert: its receipt exists, so it is
+        awaited and explained like any other failed transaction."""
+        if revert_data(error) is None:
+            return False
         try:
-            self.call(call.to, call.data, block=max(receipt.block_number - 1, 0))
-        except KPLedgerError as exc:
-            return exc
+            return self.rpc.call("eth_getTransactionReceipt", [_hex(tx_hash)]) is not None
+        except RpcError:
+            return False
+
+    def _explain_failure(self, call: Call, receipt: Receipt) -> KPLedgerError:
+        """Replay a reverted transaction as a call to recover the contract error the
+        receipt does not carry: on the state after its block first (which holds any
+        transaction that beat it within that block, e.g. a rival anchoring the same
+        hash on a chain with real block times), then on the state before its block."""
+        for block in (receipt.block_number, max(receipt.block_number - 1, 0)):
+            try:
+                self.call(call.to, call.data, block=block)
+            except KPLedgerError as exc:
+                return exc
         return TransactionFailed(
             f"transaction 0x{receipt.tx_hash.hex()} reverted in block {receipt.block_number}"
             f" (gas used {receipt.gas_used}); the state it met has changed since"
@@ -295,8 +338,10 @@ def _already_known(error: RpcError) -> bool:
 
 
 def _nonce_problem(error: RpcError) -> bool:
+    """The nonce is used or taken by a pending transaction ("replacement transaction
+    underpriced": another transaction with this nonce waits in the pool)."""
     text = error.message.lower()
-    return "nonce" in text
+    return "nonce" in text or "replacement transaction" in text
 
 
 def _fee_problem(error: RpcError) -> bool:
