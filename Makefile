@@ -44,7 +44,7 @@ slither: setup
 chromium:
 	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-test: setup chromium
+test: setup chromium lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench-api: setup
