@@ -374,7 +374,7 @@ class Ledger:
             (raw,) = self._read(
                 self.ledger_abi, self.deployment.ledger, "certificate", self.resolve(ref), block=block
             )
-        return _record(raw)
+        return record_from_view(raw)
 
     def participant(self, code: str, *, with_history: bool = True) -> Participant | None:
         (raw,) = self._read(self.registry_abi, self.deployment.registry, "participant", _code(code))
@@ -651,7 +651,8 @@ def _optional_block(value: int) -> int | None:
     return value or None
 
 
-def _record(raw: Iterable[Any]) -> CertificateRecord | None:
+def record_from_view(raw: Iterable[Any]) -> CertificateRecord | None:
+    """A ``certificate(...)`` view as the contract returns it, decoded; None if unknown."""
     (
         document_hash,
         number,

@@ -25,7 +25,6 @@ from sqlalchemy import Engine, select
 from kpledger.audit import schema as s
 from kpledger.audit.codecheck import BytecodeCheck, check_bytecode
 from kpledger.audit.decode import code_text
-from kpledger.audit.fold import ZERO_ADDRESS, ZERO_HASH
 from kpledger.audit.invariants import TRADE_RULE, Finding, check_invariants, suspended_trade
 from kpledger.audit.source import ChainSource, open_source
 from kpledger.audit.state import AuditIndex, derived_status
@@ -33,6 +32,7 @@ from kpledger.chain import artifacts
 from kpledger.chain.abi import AbiFunction, ContractInterface
 from kpledger.chain.deployment import Deployment
 from kpledger.chain.rpc import RpcError
+from kpledger.ledger import record_from_view
 from kpledger.types import ParticipantStatus
 
 _STATUS_EVENTS = ("ParticipantAdmitted", "ParticipantSuspended", "ParticipantReadmitted")
@@ -106,16 +106,6 @@ class _Reader:
 
 def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
-
-
-def _opt_hash(value: bytes) -> str | None:
-    text = _hex(value)
-    return None if text == ZERO_HASH else text
-
-
-def _opt_address(value: str) -> str | None:
-    text = str(value).lower()
-    return None if text == ZERO_ADDRESS else text
 
 
 def _code(raw: bytes) -> str:
@@ -263,44 +253,32 @@ _CERT_FIELDS = (
 
 
 def _contract_certificate(view: Sequence[Any]) -> dict[str, Any]:
-    (
-        _document_hash,
-        number,
-        origin,
-        destination,
-        status,
-        stored_status,
-        carats,
-        value_cents,
-        parcels,
-        expires_at,
-        exporter,
-        requested_block,
-        issued_block,
-        responded_block,
-        closed_block,
-        supersedes,
-        superseded_by,
-        batch_root,
-    ) = view
+    """The contract's view in the index's own spelling (lower-case hex, None for unset)."""
+    record = record_from_view(view)
+    if record is None:
+        return {"stored_status": 0}
+
+    def hex_or_none(value: bytes | None) -> str | None:
+        return None if value is None else "0x" + value.hex()
+
     return {
-        "number": number,
-        "origin": _code(origin),
-        "destination": _code(destination),
-        "status": int(status),
-        "stored_status": int(stored_status),
-        "carats": int(carats),
-        "value_cents": int(value_cents),
-        "parcels": int(parcels),
-        "expires_at": int(expires_at),
-        "exporter": _opt_address(exporter),
-        "requested_block": int(requested_block) or None,
-        "issued_block": int(issued_block) or None,
-        "responded_block": int(responded_block) or None,
-        "closed_block": int(closed_block) or None,
-        "supersedes": _opt_hash(supersedes),
-        "superseded_by": _opt_hash(superseded_by),
-        "batch_root": _opt_hash(batch_root),
+        "number": record.number,
+        "origin": record.origin,
+        "destination": record.destination,
+        "status": int(record.status),
+        "stored_status": int(record.stored_status),
+        "carats": record.carats,
+        "value_cents": record.value_cents,
+        "parcels": record.parcels,
+        "expires_at": record.expires_at,
+        "exporter": record.exporter.lower() if record.exporter else None,
+        "requested_block": record.requested_block,
+        "issued_block": record.issued_block,
+        "responded_block": record.responded_block,
+        "closed_block": record.closed_block,
+        "supersedes": hex_or_none(record.supersedes),
+        "superseded_by": hex_or_none(record.superseded_by),
+        "batch_root": hex_or_none(record.batch_root),
     }
 
 
