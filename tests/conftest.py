@@ -66,12 +66,38 @@ class World:
         seed: str | None = None,
     ) -> ChainTerms:
         """Fresh, valid on-chain terms with a unique number and hash."""
-        serial = next(_serial)
-        number = number or f"{origin} 2026/{serial:06d}"
-        digest = hashlib.sha256((seed or f"doc-{serial}-{number}").encode()).digest()
-        return ChainTerms(
-            digest, number, origin, destination, carats, value_cents, parcels, self.now() + days * DAY
+        return fresh_terms(
+            self.now(),
+            origin,
+            destination,
+            number=number,
+            days=days,
+            carats=carats,
+            value_cents=value_cents,
+            parcels=parcels,
+            seed=seed,
         )
+
+
+def fresh_terms(
+    now: int,
+    origin: str = "BW",
+    destination: str = "AE",
+    *,
+    number: str | None = None,
+    days: int = 30,
+    carats: int = 125_050,
+    value_cents: int = 98_765_400,
+    parcels: int = 3,
+    seed: str | None = None,
+    tag: str = "",
+) -> ChainTerms:
+    """Valid terms expiring ``days`` after ``now``, with a number and document hash no
+    other call of this test session produces (``tag`` keeps worlds apart)."""
+    serial = next(_serial)
+    number = number or f"{origin} 2026/{tag}{serial:06d}"
+    digest = hashlib.sha256((seed or f"doc-{tag}{serial}-{number}").encode()).digest()
+    return ChainTerms(digest, number, origin, destination, carats, value_cents, parcels, now + days * DAY)
 
 
 def build_world(accounts: int = 12) -> World:

@@ -6,8 +6,6 @@ The accounts are the node's public DEV-ONLY keys (:mod:`kpledger.devkeys`).
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +15,10 @@ from kpledger.chain.node import AnvilNode, LocalNode, NodeBinaryMissing
 from kpledger.ledger import BatchProof, Ledger
 from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree
 from kpledger.types import CertificateStatus, ChainTerms
+from tests.conftest import fresh_terms
 
 DAY = 86_400
 ACCOUNTS = 16
-_serial = itertools.count(1)
 
 
 @dataclass
@@ -62,12 +60,7 @@ class NodeWorld:
         seed: str | None = None,
     ) -> ChainTerms:
         """Fresh valid terms with a unique number and document hash."""
-        serial = next(_serial)
-        number = number or f"{origin} 2026/N{serial:06d}"
-        digest = hashlib.sha256((seed or f"node-doc-{serial}-{number}").encode()).digest()
-        return ChainTerms(
-            digest, number, origin, destination, 125_050, 98_765_400, 3, self.now() + days * DAY
-        )
+        return fresh_terms(self.now(), origin, destination, number=number, days=days, seed=seed, tag="N")
 
     def forget(self) -> None:
         for ledger in self.ledgers():
