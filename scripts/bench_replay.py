@@ -10,12 +10,18 @@ authorities; the replay reads the chain over HTTP exactly as an auditor would.
     .venv/bin/python scripts/bench_replay.py --certs 10000 --keep-state /tmp/bench-anvil
 
 ``--keep-state DIR`` persists the anvil chain so that later runs replay it without
-generating it again (``--reuse``).
+generating it again (``--reuse``). A reused chain is loaded, never written back: the
+catch-up's extra certificates live in that run only, so every run replays the same chain.
+
+Wall time depends on whatever else runs on the machine, so the figures include the CPU
+time of the replaying process, of its writer process (``--writer``, see
+``kpledger.audit.writer``) and of anvil, with the load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -28,7 +34,7 @@ from typing import Any
 
 from kpledger.audit import AuditIndex, build_report, replay
 from kpledger.chain.deployment import Deployment
-from kpledger.chain.node import AnvilNode
+from kpledger.chain.node import STATE_FILE, AnvilNode
 from kpledger.chain.sender import Call
 from kpledger.errors import TransactionTimeout
 from kpledger.ledger import GAS, Ledger
@@ -118,6 +124,39 @@ class Generator:
         return time.perf_counter() - started
 
 
+def _anvil_cpu(node: AnvilNode) -> float:
+    """CPU seconds anvil has used so far (Linux ``/proc``; 0 elsewhere)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{node.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+class CpuClock:
+    """CPU seconds of this process, of its finished children (the writer process; anvil
+    is still running, so not among them) and of anvil, over one measured run."""
+
+    def __init__(self, node: AnvilNode) -> None:
+        self.node = node
+        self.process = time.process_time()
+        times = os.times()
+        self.children = times.children_user + times.children_system
+        self.anvil = _anvil_cpu(node)
+
+    def figures(self, events: int) -> dict[str, Any]:
+        times = os.times()
+        process = time.process_time() - self.process
+        writer = times.children_user + times.children_system - self.children
+        replay_cpu = process + writer
+        return {
+            "process_cpu_seconds": round(process, 2),
+            "writer_process_cpu_seconds": round(writer, 2),
+            "replay_cpu_seconds": round(replay_cpu, 2),
+            "replay_events_per_cpu_second": round(events / replay_cpu) if replay_cpu else None,
+            "anvil_cpu_seconds": round(_anvil_cpu(self.node) - self.anvil, 2),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -128,15 +167,23 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="replay the chain kept in --keep-state")
     parser.add_argument("--db", type=Path, help="SQLite file (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--writer", choices=("auto", "thread", "process"), default="auto", help="who writes the index"
+    )
     args = parser.parse_args()
 
     data_dir = args.keep_state or Path(tempfile.mkdtemp(prefix="kpledger-bench-"))
+    reuse = args.reuse and (data_dir / "deployment.json").exists()
+    extra_args = ["--gas-limit", "4000000000"]
+    if reuse:  # load the kept chain, never write it back (see the module docstring)
+        extra_args += ["--load-state", str(data_dir / STATE_FILE)]
     node = AnvilNode(
         zero_fees=True,
         accounts=1 + 2 * len(CODES),
         data_dir=data_dir,
-        persist=args.keep_state is not None,
-        extra_args=["--gas-limit", "4000000000"],
+        persist=args.keep_state is not None and not reuse,
+        extra_args=extra_args,
+        startup_timeout=600,  # a kept chain of 100,000 certificates is a 1.3 GB state file
     )
     node.start()
     figures: dict[str, Any] = {
@@ -146,7 +193,7 @@ def main() -> None:
     }
     try:
         record = data_dir / "deployment.json"
-        if args.reuse and record.exists():
+        if reuse:
             deployment = Deployment.load(record)
             gov = Ledger.connect(node.url, deployment, node.dev_only_keys(1)[0])
             generator = Generator(node, gov)
@@ -168,26 +215,27 @@ def main() -> None:
         if db.exists():
             db.unlink()
         url = f"sqlite:///{db}"
-        cpu = time.process_time()
-        full = replay(node.url, deployment, url, progress=True)
-        cpu = time.process_time() - cpu
+        figures["load_average_before_replay"] = round(os.getloadavg()[0], 1)
+        clock = CpuClock(node)
+        full = replay(node.url, deployment, url, progress=True, writer=args.writer)
         figures["replay"] = full.to_dict()
-        figures["replay_cpu_seconds"] = round(cpu, 2)
-        figures["replay_events_per_cpu_second"] = round(full.events / cpu) if cpu else None
+        figures.update(clock.figures(full.events))
         figures["load_average_after_replay"] = round(os.getloadavg()[0], 1)
         print(
             f"full replay: {full.events:,} events in {full.seconds:.1f} s"
-            f" = {full.events_per_second:,.0f} events/s"
+            f" = {full.events_per_second:,.0f} events/s;"
+            f" CPU {figures['replay_cpu_seconds']} s (+ anvil {figures['anvil_cpu_seconds']} s)"
         )
 
-        again = replay(node.url, deployment, url, progress=False)
+        again = replay(node.url, deployment, url, progress=False, writer=args.writer)
         figures["noop_seconds"] = round(again.seconds, 3)
         print(f"re-run with nothing new: {again.seconds * 1000:.0f} ms")
 
         if args.extra:
             generator.certificates(args.extra)
-            more = replay(node.url, deployment, url, progress=False)
-            figures["catch_up"] = more.to_dict()
+            clock = CpuClock(node)
+            more = replay(node.url, deployment, url, progress=False, writer=args.writer)
+            figures["catch_up"] = {**more.to_dict(), **clock.figures(more.events)}
             print(
                 f"catch-up: {more.events:,} new events in {more.seconds:.2f} s"
                 f" = {more.events_per_second:,.0f} events/s"

@@ -14,17 +14,18 @@ amendment links. A transition the contract should never have allowed is still ap
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from eth_utils.crypto import keccak
+import orjson
+from eth_hash.auto import keccak  # not eth_utils: the writer process imports this module
 
-from kpledger.audit.decode import Args
-from kpledger.audit.source import _orjson
 from kpledger.types import CertificateStatus, ParticipantStatus, RoleKind
+
+if TYPE_CHECKING:
+    from kpledger.audit.decode import Args
 
 Row = dict[str, Any]
 ZERO_HASH = "0x" + "00" * 32
@@ -87,7 +88,7 @@ DERIVED_FIELDS: dict[str, Any] = {
 def role_id(seed: str, code: str) -> str:
     """``keccak256(abi.encode(keccak256(seed), bytes2(code)))``, the registry's scoped role."""
     raw = code.encode("ascii") if len(code) == 2 else bytes.fromhex(code[2:])
-    return "0x" + keccak(keccak(text=seed) + raw.ljust(32, b"\0")).hex()
+    return "0x" + keccak(keccak(seed.encode()) + raw.ljust(32, b"\0")).hex()
 
 
 SCOPED_SEEDS = {"authority": "AUTHORITY_ROLE", "exporter": "EXPORTER_ROLE", "importer": "IMPORTER_ROLE"}
@@ -99,7 +100,7 @@ ROLE_KIND_NAMES = {
 GLOBAL_ROLES = {
     ZERO_HASH: "admin",
     **{
-        "0x" + keccak(text=name).hex(): name.removesuffix("_ROLE").lower()
+        "0x" + keccak(name.encode()).hex(): name.removesuffix("_ROLE").lower()
         for name in ("GOVERNANCE_ROLE", "AUDITOR_ROLE", "AUTHORITY_ROLE", "EXPORTER_ROLE", "IMPORTER_ROLE")
     },
 }
@@ -137,26 +138,39 @@ def subject_of(name: str, args: Args) -> tuple[str | None, str | None]:
 
 
 def _dumps(args: Args) -> str:
-    """Compact JSON of an event's arguments (orjson when installed: 5x faster)."""
-    if _orjson is not None:
-        return str(_orjson.dumps(args).decode())
-    return json.dumps(args, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON of an event's arguments (orjson: 5x faster than ``json``)."""
+    return orjson.dumps(args).decode()
 
 
-def event_row(event: Event) -> Row:
+EVENT_COLUMNS = (
+    "block_number",
+    "tx_index",
+    "log_index",
+    "tx_hash",
+    "contract",
+    "name",
+    "subject",
+    "related",
+    "args",
+)
+"""The ``events`` columns of an :func:`event_row`, in its order."""
+
+
+def event_row(event: Event) -> tuple[Any, ...]:
+    """An ``events`` row as a tuple in :data:`EVENT_COLUMNS` order: the writer hands it
+    to the driver as it is (a dict per event cost more than its insert)."""
     subject, related = subject_of(event.name, event.args)
-    return {
-        "block_number": event.block_number,
-        "tx_index": event.tx_index,
-        "log_index": event.log_index,
-        "tx_hash": event.tx_hash,
-        "block_hash": event.block_hash,
-        "contract": event.contract,
-        "name": event.name,
-        "subject": subject,
-        "related": related,
-        "args": _dumps(event.args),
-    }
+    return (
+        event.block_number,
+        event.tx_index,
+        event.log_index,
+        event.tx_hash,
+        event.contract,
+        event.name,
+        subject,
+        related,
+        _dumps(event.args),
+    )
 
 
 def _address(value: Any) -> str | None:
@@ -185,33 +199,56 @@ def new_certificate(event: Event) -> Row:
     }
 
 
-def transition_row(event: Event, document_hash: str, name: str, status: int, related: str | None) -> Row:
-    args = event.args
+TRANSITION_COLUMNS = (
+    "document_hash",
+    "event",
+    "status",
+    "block_number",
+    "tx_index",
+    "log_index",
+    "timestamp",
+    "tx_hash",
+    "actor",
+    "detail",
+    "related",
+)
+"""The ``certificate_transitions`` columns of a transition row, in its order."""
+
+
+def actor_of(args: Args) -> str | None:
+    """Who made a certificate transition (None for the zero address)."""
     actor = args.get("by") or args.get("issuer") or args.get("exporter")
+    return None if actor is None else _address(actor)
+
+
+def detail_of(args: Args) -> str | None:
     detail = args.get("reason", args.get("note"))
-    return {
-        "document_hash": document_hash,
-        "event": name,
-        "status": status,
-        "block_number": event.block_number,
-        "tx_index": event.tx_index,
-        "log_index": event.log_index,
-        "timestamp": event.timestamp,
-        "tx_hash": event.tx_hash,
-        "actor": None if actor is None else _address(actor),
-        "detail": None if detail is None else str(detail),
-        "related": related,
-    }
+    return None if detail is None else str(detail)
 
 
 BatchLookup = Callable[[str], tuple[int, int] | None]
 
 
 def apply_transition(cert: Row, transition: Mapping[str, Any], batch: BatchLookup) -> str | None:
-    """Apply one transition row to a certificate row; returns a problem, if the contract's
-    rules forbid it (the transition is applied anyway: the chain did)."""
-    name = transition["event"]
-    block, stamp, actor = transition["block_number"], transition["timestamp"], transition["actor"]
+    """Apply one transition row (a mapping with the ``certificate_transitions`` columns)
+    to a certificate row; returns a problem, if the contract's rules forbid it (the
+    transition is applied anyway: the chain did)."""
+    return apply_step(
+        cert,
+        transition["event"],
+        transition["block_number"],
+        transition["timestamp"],
+        transition["actor"],
+        transition["related"],
+        batch,
+    )
+
+
+def apply_step(
+    cert: Row, name: str, block: int, stamp: int, actor: str | None, related: str | None, batch: BatchLookup
+) -> str | None:
+    """:func:`apply_transition` with the transition's fields as arguments (the replay's
+    path, which builds its transition rows as tuples)."""
     cert["updated_block"] = block
     if name == "CertificateRequested":
         cert["stored_status"] = REQUESTED
@@ -221,15 +258,14 @@ def apply_transition(cert: Row, transition: Mapping[str, Any], batch: BatchLooku
         cert["stored_status"] = ISSUED
         cert["issuer"] = actor
         cert["issued_block"], cert["issued_at"] = block, stamp
-        root = transition["related"]
-        if root is not None:
-            anchored = batch(root)
+        if related is not None:
+            anchored = batch(related)
             if anchored is None:
-                return f"revealed from batch {root}, which was never anchored"
+                return f"revealed from batch {related}, which was never anchored"
             cert["issued_block"], cert["issued_at"] = anchored
         return None
     if name == "Supersedes":
-        cert["supersedes"] = transition["related"]
+        cert["supersedes"] = related
         return None
     allowed, target = RULES[name]
     before = cert["stored_status"]
@@ -242,7 +278,7 @@ def apply_transition(cert: Row, transition: Mapping[str, Any], batch: BatchLooku
     else:
         cert["closed_block"], cert["closed_at"], cert["closed_by"] = block, stamp, actor
         if name == "CertificateSuperseded":
-            cert["superseded_by"] = transition["related"]
+            cert["superseded_by"] = related
     if before not in allowed:
         return f"{name} from status {CertificateStatus(before).name}, which the contract forbids"
     return None
@@ -268,10 +304,10 @@ class ChunkRows:
     """Everything one chunk writes, in one transaction."""
 
     blocks: dict[int, Row] = field(default_factory=dict)
-    events: list[Row] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # in EVENT_COLUMNS order
     new_certificates: dict[str, Row] = field(default_factory=dict)
     changed_certificates: dict[str, Row] = field(default_factory=dict)
-    transitions: list[Row] = field(default_factory=list)
+    transitions: list[tuple[Any, ...]] = field(default_factory=list)  # in TRANSITION_COLUMNS order
     new_participants: dict[str, Row] = field(default_factory=dict)
     changed_participants: dict[str, Row] = field(default_factory=dict)
     history: list[Row] = field(default_factory=list)
@@ -402,13 +438,30 @@ class Folder:
                 self.state.batches[root] = found
         return found
 
-    def _apply(self, rows: ChunkRows, event: Event, cert: Row, transition: Row) -> None:
-        problem = apply_transition(cert, transition, self._batch)
-        transition["status"] = cert["stored_status"]
+    def _apply(self, rows: ChunkRows, event: Event, cert: Row, name: str, related: str | None) -> None:
+        args = event.args
+        actor = actor_of(args)
+        block, stamp = event.block_number, event.timestamp
+        problem = apply_step(cert, name, block, stamp, actor, related, self._batch)
         cert["_touched"] = True
-        rows.transitions.append(transition)
+        document_hash = cert["document_hash"]
+        rows.transitions.append(
+            (
+                document_hash,
+                name,
+                cert["stored_status"],
+                block,
+                event.tx_index,
+                event.log_index,
+                stamp,
+                event.tx_hash,
+                actor,
+                detail_of(args),
+                related,
+            )
+        )
         if problem is not None:
-            self._issue(rows, event, f"certificate {cert['document_hash']}: {problem}")
+            self._issue(rows, event, f"certificate {document_hash}: {problem}")
 
     def _created(self, event: Event, rows: ChunkRows) -> None:
         document_hash = str(event.args["documentHash"])
@@ -417,8 +470,7 @@ class Folder:
             return
         cert = new_certificate(event)
         self._certs[document_hash] = cert
-        related = cert["batch_root"]
-        self._apply(rows, event, cert, transition_row(event, document_hash, event.name, 0, related))
+        self._apply(rows, event, cert, event.name, cert["batch_root"])
 
     def _known(self, event: Event, rows: ChunkRows, document_hash: str) -> Row | None:
         cert = self._certs.get(document_hash)
@@ -430,16 +482,16 @@ class Folder:
         document_hash = str(event.args["documentHash"])
         cert = self._known(event, rows, document_hash)
         if cert is not None:
-            self._apply(rows, event, cert, transition_row(event, document_hash, event.name, 0, None))
+            self._apply(rows, event, cert, event.name, None)
 
     def _superseded(self, event: Event, rows: ChunkRows) -> None:
         old, new = str(event.args["documentHash"]), str(event.args["replacement"])
         cert = self._known(event, rows, old)
         if cert is not None:
-            self._apply(rows, event, cert, transition_row(event, old, event.name, 0, new))
+            self._apply(rows, event, cert, event.name, new)
         replacement = self._known(event, rows, new)
         if replacement is not None:
-            self._apply(rows, event, replacement, transition_row(event, new, "Supersedes", 0, old))
+            self._apply(rows, event, replacement, "Supersedes", old)
 
     def _batch_anchored(self, event: Event, rows: ChunkRows) -> None:
         args = event.args

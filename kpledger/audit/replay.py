@@ -20,10 +20,12 @@ reaches the index; a deeper one is caught by step 2.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +37,17 @@ from kpledger.audit.fold import Event, Folder
 from kpledger.audit.schema import DEFAULT_DB_URL, create_indexes, drop_indexes, engine_for
 from kpledger.audit.source import ChainSource, Header, RawLog, is_range_error, open_source
 from kpledger.audit.store import Checkpoint, IndexStore
+from kpledger.audit.writer import WriterProcess, available
 from kpledger.chain import artifacts
 from kpledger.chain.deployment import Deployment
-from kpledger.errors import ChainError, ConfigurationError
+from kpledger.errors import ChainError, ConfigurationError, ConnectionFailed
 
 REORG_SCAN = 128
 PREFETCH = 2
+PROCESS_AFTER = 10_000
+"""Events a run writes itself before ``writer="auto"`` hands the rest to a child process
+(starting one costs half a second of CPU: worth it for long replays only)."""
+WRITERS = ("auto", "thread", "process")
 _DONE = object()
 
 
@@ -123,6 +130,80 @@ def _decoder() -> EventDecoder:
     )
 
 
+class _CollectorPause:
+    """Pauses CPython's cyclic garbage collector while any catch-up runs.
+
+    Why: a chunk is tens of thousands of parsed logs, events and rows alive at once.
+    They hold no reference cycles (reference counting frees them), but each one that
+    lives through a young collection is traversed again by the older ones: with the
+    collector on, a replay spent a quarter of its CPU in it. Paused from the first
+    catch-up that starts to the last one that ends (several may run in threads), then
+    left as it was found."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._was_enabled = False
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._active == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_collector_paused = _CollectorPause()
+
+
+def _process_url(engine: Engine, mode: str) -> str | None:
+    """The URL a writer process opens the index with; None if chunks are to be written
+    by a thread (``mode`` says so, the platform cannot, or the database is in memory)."""
+    url = engine.url
+    if mode == "thread" or not available():
+        return None
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None  # a memory database exists in this process only
+    return url.render_as_string(hide_password=False)
+
+
+class _ChunkSink:
+    """Where the writer thread puts chunks: the index directly, or a child process
+    (:mod:`kpledger.audit.writer`) from the start (``process``) or once a run has shown
+    itself long (``auto``: after :data:`PROCESS_AFTER` events, as soon as the child is
+    ready). One chunk at a time either way, in chain order."""
+
+    def __init__(self, store: IndexStore, mode: str) -> None:
+        self.store = store
+        self.mode = mode
+        self.url = _process_url(store.engine, mode)
+        self.seen = 0
+        self.process: WriterProcess | None = None
+
+    def write(self, rows: Any, previous: Checkpoint, checkpoint: Checkpoint, count: int) -> None:
+        self.seen += count
+        wanted = self.mode == "process" or self.seen >= PROCESS_AFTER
+        if self.url is not None and self.process is None and wanted:
+            self.process = WriterProcess(self.url)
+        if self.process is not None and (self.mode == "process" or self.process.ready()):
+            self.process.write(rows, previous, checkpoint)
+        else:
+            self.store.write(rows, previous, checkpoint)
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.close()
+            self.process = None
+
+
 class ReplayEngine:
     """One index, one deployment, one chain. :func:`replay` is the usual entry point."""
 
@@ -136,9 +217,13 @@ class ReplayEngine:
         sizer: ChunkSizer | None = None,
         on_chunk: Callable[[int, int, int], None] | None = None,
         stop: threading.Event | None = None,
+        writer: str = "auto",
     ) -> None:
         if confirmations < 0:
             raise ConfigurationError("confirmations must be >= 0")
+        if writer not in WRITERS:
+            raise ConfigurationError(f"writer must be one of {', '.join(WRITERS)}, not {writer!r}")
+        self.writer = writer
         self.source = source
         self.deployment = deployment
         self.store = IndexStore(engine)
@@ -149,6 +234,11 @@ class ReplayEngine:
         self.stop = stop
         self.contracts = {deployment.registry.lower(): "registry", deployment.ledger.lower(): "ledger"}
         self.checkpoint = self.store.bind(deployment)
+
+    @property
+    def writes_from_a_process(self) -> bool:
+        """Whether long runs hand their chunks to a writer process (see ``writer``)."""
+        return _process_url(self.store.engine, self.writer) is not None
 
     def target(self, head: int, to_block: int | None = None) -> int:
         """The newest block this run may index."""
@@ -188,11 +278,20 @@ class ReplayEngine:
         """Index every block up to ``target`` (already confirmed deep enough).
 
         Three stages overlap: a reader thread fetches the next chunk, this thread
-        decodes and folds, a writer thread commits the previous chunk (SQLite and the
-        network release the GIL, so the stages share the two cores)."""
+        decodes and folds, a writer thread commits the previous chunk. The node works
+        while this process waits for it; but the writer thread's SQLite hands the GIL
+        back and forth around every row, so it alternates with the decoding rather than
+        running beside it: a long run hands the writing to a child process (see
+        :class:`_ChunkSink`). Python's cyclic garbage collector is paused meanwhile
+        (see :class:`_CollectorPause`)."""
+        with _collector_paused():
+            self._catch_up(target, result)
+
+    def _catch_up(self, target: int, result: ReplayResult) -> None:
         folder = Folder(self.store.load_state(), self.store.reader())
         pending: queue.Queue[Any] = queue.Queue(maxsize=1)
         failure: list[BaseException] = []
+        sink = _ChunkSink(self.store, self.writer)
 
         def write() -> None:
             while True:
@@ -203,7 +302,7 @@ class ReplayEngine:
                     continue  # drain: nothing after a failed chunk may be written
                 rows, checkpoint, blocks, count = item
                 try:
-                    self.store.write(rows, self.checkpoint, checkpoint)
+                    sink.write(rows, self.checkpoint, checkpoint, count)
                 except BaseException as exc:
                     failure.append(exc)
                     continue
@@ -234,6 +333,7 @@ class ReplayEngine:
             chunks.close()  # stops the reader thread
             pending.put(_DONE)
             writer.join()  # the chunk in flight is committed (or fails) before we return
+            sink.close()
         if failure:
             raise failure[0]
 
@@ -364,6 +464,7 @@ def replay(
     target_logs: int = 10_000,
     max_chunk_blocks: int = 100_000,
     bulk: bool | None = None,
+    writer: str = "auto",
 ) -> ReplayResult:
     """Replay ``deployment``'s events from ``target`` into the index at ``db_url``.
 
@@ -374,8 +475,13 @@ def replay(
     ``poll_interval`` seconds until ``stop`` is set (or ``max_polls`` passes), undoing
     reorgs deeper than the confirmation depth when it sees one. ``progress`` shows a
     rich progress bar on stderr. ``bulk`` drops the secondary indexes during the run and
-    builds them once at the end (much faster for a long history); by default it is on
-    for a first replay into an empty index."""
+    builds them once at the end (much faster for a long history written by a thread);
+    by default it is on for a first replay into an empty index written by a thread.
+    ``writer`` says who writes the index: ``thread`` (a thread of this process),
+    ``process`` (a child process, so that SQLite works on another core than the
+    decoding) or ``auto`` (the thread, then a child process once the run has written
+    :data:`PROCESS_AFTER` events; the thread for an ``Engine`` given as ``db_url``,
+    which a child could not open the same way)."""
     source = open_source(target)
     record = _deployment(deployment)
     chain_id = source.chain_id()
@@ -386,7 +492,11 @@ def replay(
     engine = engine_for(db_url)
     url = db_url if isinstance(db_url, str) else str(engine.url)
     sizer = ChunkSizer(blocks=chunk_blocks, target_logs=target_logs, maximum=max_chunk_blocks)
-    replayer = ReplayEngine(source, record, engine, confirmations=confirmations, sizer=sizer, stop=stop)
+    if writer == "auto" and not isinstance(db_url, str):
+        writer = "thread"
+    replayer = ReplayEngine(
+        source, record, engine, confirmations=confirmations, sizer=sizer, stop=stop, writer=writer
+    )
     started = time.perf_counter()
     result = ReplayResult(
         db_url=url,
@@ -397,19 +507,35 @@ def replay(
         head=0,
         confirmations=confirmations,
     )
-    if bulk is None:  # a first replay: build the indexes once, at the end
-        bulk = replayer.checkpoint.block < record.block
+    if bulk is None:
+        # A first replay builds the indexes once, at the end, unless a writer process
+        # keeps them up to date as it goes, on another core than the decoding.
+        bulk = replayer.checkpoint.block < record.block and not replayer.writes_from_a_process
     if bulk:
         drop_indexes(engine)
     bar = _ProgressBar() if progress else None
     try:
         polls = 0
         while True:
-            if bar is not None:
-                head = source.head()
-                bar.start_pass(replayer.checkpoint.block, replayer.target(head, to_block), result.events)
-                replayer.on_chunk = bar.advance
-            replayer.run_once(result, to_block)
+            try:
+                if bar is not None:
+                    head = source.head()
+                    bar.start_pass(replayer.checkpoint.block, replayer.target(head, to_block), result.events)
+                    replayer.on_chunk = bar.advance
+                replayer.run_once(result, to_block)
+            except ConnectionFailed:
+                if not follow:
+                    raise
+                # A follower outlives node outages: it waits and resumes from its committed
+                # checkpoint (run_once first undoes blocks a restarted node no longer has).
+                polls += 1
+                if (max_polls is not None and polls >= max_polls) or (stop is not None and stop.is_set()):
+                    break
+                if stop is not None:
+                    stop.wait(poll_interval)
+                else:
+                    time.sleep(poll_interval)
+                continue
             if bulk:  # caught up: from here on, keep the indexes up to date as we go
                 create_indexes(engine)
                 bulk = False

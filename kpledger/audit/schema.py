@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, DropIndex
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: events without block_hash, indexed by position
 DEFAULT_DB_URL = "sqlite:///kpledger-audit.db"
 
 metadata = MetaData()
@@ -67,21 +67,22 @@ events = Table(
     Column("tx_index", Integer, nullable=False),
     Column("log_index", Integer, nullable=False),
     Column("tx_hash", HASH, nullable=False),
-    Column("block_hash", HASH, nullable=False),
     Column("contract", String(16), nullable=False),
     Column("name", String(48), nullable=False),
     Column("subject", HASH),
     Column("related", HASH),
     Column("args", Text, nullable=False),
-    Index("uq_events_log", "tx_hash", "log_index", unique=True),
-    Index("ix_events_block", "block_number"),
-    Index("ix_events_subject", "subject"),
+    Index("uq_events_position", "block_number", "tx_index", "log_index", unique=True),
 )
 """Every decoded log of both contracts. ``subject`` is what the event is about (document
 hash, participant code, batch root or role id); ``related`` the other certificate of an
-amendment or the batch of a revealed certificate. The unique (tx, log index) index makes
-counting a log twice impossible (an initial bulk replay builds it at the end, and fails
-there if a log were stored twice)."""
+amendment or the batch of a revealed certificate. The block's hash is in ``blocks``
+(every block with an event is recorded there). The unique position index (block,
+transaction, log) makes counting a log twice impossible (an initial bulk replay builds
+it at the end, and fails there if a log were stored twice); it also serves rollbacks and
+block ranges. A certificate's events are looked up through ``certificate_transitions``
+(indexed by document hash), a participant's through ``participant_status_history``:
+an index on ``subject`` here would cost the replay more than it saves."""
 
 participants = Table(
     "participants",
@@ -270,23 +271,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def engine_for(db_url: str | Engine = DEFAULT_DB_URL) -> Engine:
-    """An engine for ``db_url`` (a file path is taken as SQLite), with the tables and
-    indexes created.
+def connect(db_url: str) -> Engine:
+    """An engine for ``db_url`` (a file path is taken as SQLite), without creating
+    anything: for a process that writes into an index another one set up.
 
     SQLite uses one connection per checkout (``NullPool``) so several processes may
     open the same file; PostgreSQL keeps SQLAlchemy's pool."""
-    if isinstance(db_url, Engine):
-        metadata.create_all(db_url)
-        create_indexes(db_url)
-        return db_url
     url = db_url if "://" in db_url else f"sqlite:///{db_url}"
-    if url.startswith("sqlite"):
-        # A replay's writer and a report's reader may share the file: wait for locks.
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url)
+    if not url.startswith("sqlite"):
+        return create_engine(url)
+    # A replay's writer and a report's reader may share the file: wait for locks.
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def engine_for(db_url: str | Engine = DEFAULT_DB_URL) -> Engine:
+    """An engine for ``db_url`` (see :func:`connect`), with the tables and indexes
+    created."""
+    engine = db_url if isinstance(db_url, Engine) else connect(db_url)
     metadata.create_all(engine)
     create_indexes(engine)  # an interrupted bulk load leaves them missing
     return engine

@@ -76,18 +76,29 @@ class HttpTransport:
 
     def _post(self, body: Any, what: str) -> Any:
         import requests
+        import urllib3
 
         payload = _orjson.dumps(body) if _orjson is not None else json.dumps(body).encode()
         try:
-            response = self._session.post(self.url, data=payload, timeout=self.timeout)
+            # Streamed and read in one call: ``response.content`` reads a log answer of
+            # tens of megabytes in 10 KiB pieces, which costs more than parsing it.
+            response = self._session.post(self.url, data=payload, timeout=self.timeout, stream=True)
+            try:  # read to the end, the connection goes back to the pool by itself
+                content = response.raw.read(decode_content=True)
+            except BaseException:
+                response.close()
+                raise
         except requests.Timeout as exc:
             raise ChainTimeout(f"{what}: no answer from {self.url} within {self.timeout}s") from exc
-        except requests.RequestException as exc:
+        except urllib3.exceptions.TimeoutError as exc:
+            raise ChainTimeout(f"{what}: no answer from {self.url} within {self.timeout}s") from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise ConnectionFailed(f"node unreachable ({what}): {type(exc).__name__}: {exc}") from exc
         try:
-            return _orjson.loads(response.content) if _orjson is not None else json.loads(response.content)
+            return _orjson.loads(content) if _orjson is not None else json.loads(content)
         except ValueError:
-            raise RpcError(what, {"code": response.status_code, "message": response.text[:500]}) from None
+            text = content[:500].decode("utf-8", "replace")
+            raise RpcError(what, {"code": response.status_code, "message": text}) from None
 
     def request(self, method: str, params: Sequence[Any]) -> Any:
         answer = self._post(

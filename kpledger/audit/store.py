@@ -20,6 +20,8 @@ from kpledger.audit import schema as s
 from kpledger.audit.fold import (
     CREATION_EVENTS,
     DERIVED_FIELDS,
+    EVENT_COLUMNS,
+    TRANSITION_COLUMNS,
     ChunkRows,
     FoldState,
     IndexReader,
@@ -147,7 +149,7 @@ class IndexStore:
                 update(s.meta).where(s.meta.c.key == "checkpoint_hash").values(value=checkpoint.hash)
             )
             _insert(conn, s.blocks, list(rows.blocks.values()))
-            _insert(conn, s.events, rows.events)
+            _insert_tuples(conn, s.events, EVENT_COLUMNS, rows.events)
             _insert(conn, s.certificates, list(rows.new_certificates.values()))
             _update(
                 conn,
@@ -156,7 +158,7 @@ class IndexStore:
                 ["document_hash"],
                 list(rows.changed_certificates.items()),
             )
-            _insert(conn, s.certificate_transitions, rows.transitions)
+            _insert_tuples(conn, s.certificate_transitions, TRANSITION_COLUMNS, rows.transitions)
             _insert(conn, s.participants, list(rows.new_participants.values()))
             _update(
                 conn,
@@ -270,19 +272,32 @@ def _marks(conn: Connection, count: int) -> list[str] | None:
 
 
 def _insert(conn: Connection, table: Any, rows: Sequence[Row]) -> None:
-    """Bulk insert. With SQLite and PostgreSQL drivers the rows go to the DBAPI's
-    ``executemany`` as tuples (SQLAlchemy's per-row parameter processing would cost
-    more than the insert itself: the values are already plain ints and strings)."""
+    """Bulk insert of dict rows (the columns are those of the first row)."""
     if not rows:
         return
-    columns = [c.name for c in table.columns if c.name in rows[0]]
+    columns = tuple(c.name for c in table.columns if c.name in rows[0])
+    if len(columns) == 1:
+        _insert_tuples(conn, table, columns, [(r[columns[0]],) for r in rows])
+        return
+    values = operator.itemgetter(*columns)
+    _insert_tuples(conn, table, columns, [values(r) for r in rows])
+
+
+def _insert_tuples(
+    conn: Connection, table: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Bulk insert of tuples in ``columns`` order. With SQLite and PostgreSQL drivers the
+    tuples go to the DBAPI's ``executemany`` as they are (SQLAlchemy's per-row parameter
+    processing would cost more than the insert itself: the values are already plain
+    ints and strings); other drivers get SQLAlchemy's ``insert``."""
+    if not rows:
+        return
     marks = _marks(conn, len(columns))
     if marks is None:
-        conn.execute(insert(table), list(rows))
+        conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
         return
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
-    values = operator.itemgetter(*columns)
-    conn.exec_driver_sql(sql, [values(r) for r in rows])
+    conn.exec_driver_sql(sql, list(rows))
 
 
 def _update(

@@ -88,9 +88,14 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def test_replay_into_postgresql_equals_sqlite(world: Any, postgres_url: str, db_url: str) -> None:
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_replay_into_postgresql_equals_sqlite(
+    world: Any, postgres_url: str, db_url: str, writer: str
+) -> None:
     some_history(world)
-    result = replay(world.chain, world.gov.deployment, postgres_url, progress=False, chunk_blocks=4)
+    result = replay(
+        world.chain, world.gov.deployment, postgres_url, progress=False, chunk_blocks=4, writer=writer
+    )
     assert result.events > 0
     replay(world.chain, world.gov.deployment, db_url, progress=False)
     assert dump(postgres_url) == dump(db_url)

@@ -1,0 +1,191 @@
+"""Write the replay's chunks from a child process, so that SQLite works on another core.
+
+Why a process and not the writer thread alone: CPython runs one thread's Python at a
+time, and ``sqlite3``'s ``executemany`` hands the GIL back and forth around every row
+it steps. A writer thread therefore alternates with the decoding thread instead of
+running beside it: on the project's two cores, a replay's wall time was its CPU time
+(measured in docs/benchmarks.md). A child process has its own interpreter; the rows
+cross a pipe pickled (about 2 µs an event each way, less than the hand-offs cost).
+
+The protocol is one chunk at a time: the parent's writer thread sends ``(rows,
+previous, checkpoint)`` and waits for the child's answer before it sends the next
+chunk, so as many chunks are in flight as with a writer thread (the folder's window
+of recent rows relies on that) and a chunk is committed, with its checkpoint, before
+the next one leaves. The child writes each chunk with :meth:`IndexStore.write`, in one
+transaction, exactly as the thread does: a replay stopped at any point resumes from
+the checkpoint either way.
+
+The child ignores SIGINT: a Ctrl-C stops the parent, which lets the chunk in flight
+finish and then closes the child. A child left alone (its parent killed) reads the end
+of its input and exits. The database URL (which may hold a password) crosses the pipe,
+never the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from kpledger.errors import KPLedgerError
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+# The child imports only what writes (SQLAlchemy and four of these modules): the audit
+# package's __init__ would pull in web3 and the report modules, a second of CPU taken
+# from the replay it is meant to speed up. So the package is registered without it.
+_CHILD = """
+import os, sys, types, kpledger
+package = types.ModuleType("kpledger.audit")
+package.__path__ = [os.path.join(kpledger.__path__[0], "audit")]
+sys.modules["kpledger.audit"] = package
+from kpledger.audit.writer import main
+main(sys.argv[1:])
+"""
+
+
+class IndexWriterFailed(KPLedgerError):
+    """The writer process failed in a way that cannot be shown as its own exception."""
+
+
+def available() -> bool:
+    """Whether chunks can be written from a child process on this platform."""
+    return os.name == "posix" and bool(sys.executable)
+
+
+class WriterProcess:
+    """A child process writing chunks to the index at ``db_url`` (a SQLAlchemy URL)."""
+
+    def __init__(self, db_url: str) -> None:
+        to_child_read, to_child_write = os.pipe()
+        from_child_read, from_child_write = os.pipe()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, str(to_child_read), str(from_child_write)],
+                pass_fds=(to_child_read, from_child_write),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        finally:
+            os.close(to_child_read)
+            os.close(from_child_write)
+        self._to_child: IO[bytes] = os.fdopen(to_child_write, "wb")
+        self._from_child: IO[bytes] = os.fdopen(from_child_read, "rb")
+        self._ready = False
+        self._send(db_url)
+
+    def _send(self, message: Any) -> None:
+        try:
+            pickle.dump(message, self._to_child, protocol=_PROTOCOL)
+            self._to_child.flush()
+        except BrokenPipeError:
+            raise self._died() from None
+
+    def _receive(self) -> Any:
+        try:
+            return pickle.load(self._from_child)
+        except EOFError:
+            raise self._died() from None
+
+    def _died(self) -> IndexWriterFailed:
+        code = self._process.wait()
+        return IndexWriterFailed(f"the index writer process exited (code {code}) before answering")
+
+    def _answer(self) -> None:
+        answer = self._receive()
+        if answer[0] == "error":
+            raise answer[1]
+
+    def ready(self, timeout: float = 0.0) -> bool:
+        """Whether the child has opened the index, waiting at most ``timeout`` seconds
+        for it. Raises what the child raised opening it."""
+        if not self._ready and select.select([self._from_child], [], [], timeout)[0]:
+            self._answer()
+            self._ready = True
+        return self._ready
+
+    def write(self, rows: Any, previous: Any, checkpoint: Any) -> None:
+        """Write one chunk and move the checkpoint (see :meth:`IndexStore.write`); returns
+        once the child has committed it, raises what the child raised."""
+        if not self._ready:
+            self._answer()
+            self._ready = True
+        self._send((rows, previous, checkpoint))
+        self._answer()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Let the child finish and exit; kill it if it does not within ``timeout``."""
+        with contextlib.suppress(OSError, ValueError):
+            self._send(None)
+        with contextlib.suppress(OSError):
+            self._to_child.close()
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        finally:
+            self._from_child.close()
+
+
+def _failure(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling, else a :class:`IndexWriterFailed` saying what it was."""
+    try:
+        pickle.loads(pickle.dumps(exc, protocol=_PROTOCOL))
+    except Exception:  # any exception that does not round-trip is described instead
+        return IndexWriterFailed(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def serve(source: IO[bytes], sink: IO[bytes]) -> None:
+    """The child's loop: open the index named by the first message, then write each
+    chunk received until ``None`` or the end of the input."""
+    from kpledger.audit.schema import connect
+    from kpledger.audit.store import IndexStore
+
+    def answer(message: Any) -> None:
+        pickle.dump(message, sink, protocol=_PROTOCOL)
+        sink.flush()
+
+    try:
+        engine = connect(pickle.load(source))
+    except EOFError:
+        return
+    except Exception as exc:  # handed to the parent, raised there
+        answer(("error", _failure(exc)))
+        return
+    store = IndexStore(engine)
+    answer(("ok",))
+    try:
+        while True:
+            try:
+                message = pickle.load(source)
+            except EOFError:
+                return
+            if message is None:
+                return
+            rows, previous, checkpoint = message
+            try:
+                store.write(rows, previous, checkpoint)
+            except Exception as exc:  # handed to the parent, raised there
+                answer(("error", _failure(exc)))
+                continue
+            answer(("ok",))
+    finally:
+        engine.dispose()
+
+
+def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    gc.disable()  # the rows hold no cycles; collections would only traverse them again
+    with os.fdopen(int(argv[0]), "rb") as source, os.fdopen(int(argv[1]), "wb") as sink:
+        serve(source, sink)
