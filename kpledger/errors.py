@@ -69,6 +69,26 @@ class TransactionFailed(ChainError):
     """A transaction was mined but reverted without a decodable reason."""
 
 
+class ChainIdMismatch(ConfigurationError, ChainError):
+    """The node serves another chain than the one transactions are signed for: nothing
+    is signed or sent (a transaction signed for one chain must not reach another)."""
+
+
+class OutboxError(ChainError):
+    """The outbox of signed transactions cannot be read or written; nothing is sent
+    that was not recorded first."""
+
+
+class RecoveryIncomplete(OutboxError):
+    """Transactions in the outbox could not all be put back on chain: a nonce taken by
+    another transaction, a refusal by the node, or a gap of nonces the outbox does not
+    hold. ``report`` is the :class:`~kpledger.chain.outbox.RecoveryReport`."""
+
+    def __init__(self, message: str, report: Any) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class ContractError(ChainError):
     """A contract custom error. Subclasses are named after the Solidity error and carry
     its arguments as ``args_`` (a name -> value mapping)."""

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -25,6 +26,8 @@ from kpledger.chain.abi import ContractInterface
 from kpledger.chain.connection import InProcessChain
 from kpledger.chain.deployment import Deployment
 from kpledger.chain.http_rpc import HttpRpc
+from kpledger.chain.outbox import CallLabeler, Outbox, RecoveryReport
+from kpledger.chain.records import checksum, decode_certificate_view
 from kpledger.chain.revert import RevertDecoder
 from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.sender import Call, FeePolicy, Signer, Transactor
@@ -62,6 +65,11 @@ GAS = {
     "anchorBatch": 150_000,
 }
 
+#: Transactions per JSON-RPC batch on the pipelined write path (``anchor_many``,
+#: ``issue_many``): large enough that a round trip is cheap per transaction, small
+#: enough that the node starts executing while the client signs the next chunk.
+PIPELINE_CHUNK = 200
+
 _TRANSITION_STATUS = {
     "CertificateRequested": CertificateStatus.REQUESTED,
     "CertificateIssued": CertificateStatus.ISSUED,
@@ -72,6 +80,15 @@ _TRANSITION_STATUS = {
     "CertificateVoided": CertificateStatus.VOIDED,
     "CertificateSuperseded": CertificateStatus.SUPERSEDED,
 }
+
+
+@dataclass(frozen=True)
+class OriginFacts:
+    """What a verification's identity check needs of the exporting participant."""
+
+    participant: Participant | None
+    status_then: ParticipantStatus
+    authority_still_appointed: bool | None
 
 
 @dataclass(frozen=True)
@@ -96,12 +113,16 @@ class Ledger:
         confirmations: int = 0,
         receipt_timeout: float = 120.0,
         poll_interval: float = 0.05,
+        outbox: Outbox | str | Path | None = None,
     ) -> None:
         self.rpc = rpc
         self.deployment = deployment
         self.registry_abi: ContractInterface = artifacts.interface("ParticipantRegistry")
         self.ledger_abi: ContractInterface = artifacts.interface("CertificateLedger")
         self.decoder = RevertDecoder(self.registry_abi, self.ledger_abi)
+        self.outbox = _outbox(outbox)
+        """Where signed transactions are recorded before they are sent (crash safety,
+        :mod:`kpledger.chain.outbox`); None keeps no record."""
         self.confirmations = confirmations
         self.receipt_timeout = receipt_timeout
         self.poll_interval = poll_interval
@@ -122,7 +143,9 @@ class Ledger:
         **options: Any,
     ) -> Ledger:
         """Connect to ``target`` (a JSON-RPC URL, a ``Web3`` or an in-process chain) and
-        check that the deployment's chain id and contract code are there."""
+        check that the deployment's chain id and contract code are there. Pass
+        ``outbox=`` (an :class:`~kpledger.chain.outbox.Outbox` or a SQLite file path) to
+        make writes crash-safe."""
         ledger = cls(_rpc(target), deployment, _signer(signer), **options)
         ledger.check_deployment()
         return ledger
@@ -141,8 +164,13 @@ class Ledger:
         rpc = _rpc(target)
         deployer = _signer(signer)
         assert deployer is not None
+        outbox = options["outbox"] = _outbox(options.get("outbox"))
         transactor = Transactor(
-            rpc, deployer, RevertDecoder(), receipt_timeout=options.get("receipt_timeout", 120.0)
+            rpc,
+            deployer,
+            RevertDecoder(),
+            receipt_timeout=options.get("receipt_timeout", 120.0),
+            outbox=outbox,
         )
         registry_art = artifacts.contract("ParticipantRegistry")
         ledger_art = artifacts.contract("CertificateLedger")
@@ -179,6 +207,7 @@ class Ledger:
             confirmations=self.confirmations,
             receipt_timeout=self.receipt_timeout,
             poll_interval=self.poll_interval,
+            outbox=self.outbox,
         )
         other._block_times = self._block_times
         return other
@@ -218,9 +247,22 @@ class Ledger:
                     receipt_timeout=self.receipt_timeout,
                     poll_interval=self.poll_interval,
                     confirmations=self.confirmations,
+                    outbox=self.outbox,
+                    labeler=None if self.outbox is None else CallLabeler(self.registry_abi, self.ledger_abi),
                 )
                 self._fees = self._transactor.fees
             return self._transactor
+
+    def resubmit_pending(self) -> RecoveryReport:
+        """After a node restart (or a restart of this program): put every write of this
+        account that the outbox holds but the chain lost or never got back on chain,
+        the same signed bytes in nonce order, and await the receipts. Writes recover by
+        themselves before the next write too; call this to recover *now*, e.g. before
+        deciding whether a write that raised needs signing again. A write whose nonce
+        another transaction took is reported (``report.conflicts``), never dropped."""
+        if self.outbox is None:
+            raise ConfigurationError("this Ledger keeps no outbox: connect with outbox= to recover writes")
+        return self.transactor.recover()
 
     @property
     def address(self) -> str:
@@ -333,21 +375,34 @@ class Ledger:
         return self._ledger_tx("revealBatchCertificate", *_reveal_args(batch_proof))
 
     def issue_many(self, items: Sequence[tuple[ChainTerms, str]]) -> list[Receipt]:
-        """Issue many certificates pipelined: consecutive nonces, one batch of sends,
-        receipts awaited together. Nothing is simulated; a failure is decoded from its
-        receipt and raised after all are mined."""
-        fn = self.ledger_abi.fn("issue")
-        calls = [
-            Call(self.deployment.ledger, fn.encode([t.as_tuple(), _address(e)]), GAS["issue"])
-            for t, e in items
-        ]
-        return self.transactor.send_many(calls)
+        """Issue many certificates pipelined (see :meth:`anchor_many`)."""
+        encode = self.ledger_abi.fn("issue").encode
+        ledger, gas = self.deployment.ledger, GAS["issue"]
+        return self._pipelined([Call(ledger, encode([t.as_tuple(), _address(e)]), gas) for t, e in items])
 
     def anchor_many(self, items: Sequence[ChainTerms]) -> list[Receipt]:
-        """Anchor many certificates pipelined (see :meth:`issue_many`)."""
-        fn = self.ledger_abi.fn("anchor")
-        calls = [Call(self.deployment.ledger, fn.encode([t.as_tuple()]), GAS["anchor"]) for t in items]
-        return self.transactor.send_many(calls)
+        """Anchor many certificates pipelined: explicit gas limits (nothing is simulated),
+        consecutive local nonces, chunks of :data:`PIPELINE_CHUNK` signed and sent as
+        JSON-RPC batches without waiting for the node to mine them, then every receipt
+        awaited in bulk. A failure is decoded from its receipt and raised once all are
+        mined; calls sent before a refused chunk stay sent."""
+        encode = self.ledger_abi.fn("anchor").encode
+        ledger, gas = self.deployment.ledger, GAS["anchor"]
+        return self._pipelined([Call(ledger, encode([t.as_tuple()]), gas) for t in items])
+
+    def _pipelined(self, calls: Sequence[Call]) -> list[Receipt]:
+        """Send ``calls`` chunk by chunk without awaiting any receipt (the node starts on
+        chunk k while chunk k + 1 is signed), then await all receipts in bulk."""
+        transactor = self.transactor
+        chunks = [calls[at : at + PIPELINE_CHUNK] for at in range(0, len(calls), PIPELINE_CHUNK)]
+        hashes: list[bytes] = []
+        for chunk in chunks:
+            hashes += transactor.submit_many(chunk)
+        receipts = transactor.wait_many(hashes)
+        for call, receipt in zip(calls, receipts, strict=True):
+            if receipt.status != 1:
+                raise transactor._explain_failure(call, receipt)
+        return receipts
 
     # ------------------------------------------------------------------ reads
 
@@ -367,28 +422,28 @@ class Ledger:
     def certificate(self, ref: CertificateRef, *, block: int | str = "latest") -> CertificateRecord | None:
         """The certificate's record, or None if the ledger does not hold it."""
         if isinstance(ref, str) and not (ref.startswith("0x") and len(ref) == 66):
-            (raw,) = self._read(
-                self.ledger_abi, self.deployment.ledger, "certificateByNumber", ref, block=block
-            )
+            request = self._certificate_request("certificateByNumber", ref, block)
         else:
-            (raw,) = self._read(
-                self.ledger_abi, self.deployment.ledger, "certificate", self.resolve(ref), block=block
-            )
-        return record_from_view(raw)
+            request = self._certificate_request("certificate", self.resolve(ref), block)
+        return decode_certificate_view(self._raw_read(*request))
 
-    def participant(self, code: str, *, with_history: bool = True) -> Participant | None:
-        (raw,) = self._read(self.registry_abi, self.deployment.registry, "participant", _code(code))
+    def certificates(
+        self, document_hashes: Sequence[bytes], *, block: int | str = "latest"
+    ) -> list[CertificateRecord | None]:
+        """Many records in one JSON-RPC batch (None where the ledger holds none): the
+        node's per-request cost dominates single reads, so bulk verification asks once."""
+        requests = [self._certificate_request("certificate", h, block) for h in document_hashes]
+        return [decode_certificate_view(self._raw_result(r)) for r in self.rpc.batch(requests)]
+
+    def participant(
+        self, code: str, *, with_history: bool = True, block: int | str = "latest"
+    ) -> Participant | None:
+        (raw,) = self._read(
+            self.registry_abi, self.deployment.registry, "participant", _code(code), block=block
+        )
         if raw[1] == ParticipantStatus.UNKNOWN:
             return None
-        history = self.status_history(code) if with_history else ()
-        return Participant(
-            code=bytes(raw[0]).decode("ascii"),
-            status=ParticipantStatus(raw[1]),
-            validity_days=raw[2],
-            admitted_block=raw[3],
-            name=raw[4],
-            history=tuple(history),
-        )
+        return _participant(raw, self.status_history(code) if with_history else ())
 
     def participants(self) -> list[Participant]:
         (codes,) = self._read(self.registry_abi, self.deployment.registry, "participantCodes")
@@ -402,13 +457,49 @@ class Ledger:
         )
         return ParticipantStatus(status)
 
+    def origin_facts(
+        self, questions: Sequence[tuple[str, int, str | None]], *, block: int | str = "latest"
+    ) -> list[OriginFacts]:
+        """For each (participant code, block, account): the participant at ``block``
+        (None if unknown), its status at the given block, and whether the account is
+        still one of its authorities (None without an account). One JSON-RPC batch: the
+        identity check of a verification asks all three together."""
+        registry = self.deployment.registry
+        requests: list[tuple[str, list[Any]]] = []
+        for code, at_block, account in questions:
+            requests.append(
+                self._call_request(self.registry_abi, registry, "participant", [_code(code)], block)
+            )
+            requests.append(
+                self._call_request(self.registry_abi, registry, "statusAt", [_code(code), at_block], block)
+            )
+            if account is not None:
+                requests.append(
+                    self._call_request(
+                        self.registry_abi, registry, "isAuthority", [_code(code), account], block
+                    )
+                )
+        answers = iter(self.rpc.batch(requests))
+        out: list[OriginFacts] = []
+        for _, _, account in questions:
+            (raw,) = self.registry_abi.fn("participant").decode(self._raw_result(next(answers)))
+            (status,) = self.registry_abi.fn("statusAt").decode(self._raw_result(next(answers)))
+            appointed = None
+            if account is not None:
+                (flag,) = self.registry_abi.fn("isAuthority").decode(self._raw_result(next(answers)))
+                appointed = bool(flag)
+            out.append(OriginFacts(_participant(raw, ()), ParticipantStatus(status), appointed))
+        return out
+
     def status_history(self, code: str) -> list[StatusChange]:
         (raw,) = self._read(self.registry_abi, self.deployment.registry, "statusHistory", _code(code))
         return [StatusChange(ParticipantStatus(s), b, t) for s, b, t in raw]
 
-    def is_authority(self, code: str, account: str) -> bool:
+    def is_authority(self, code: str, account: str, *, block: int | str = "latest") -> bool:
         return bool(
-            self._read(self.registry_abi, self.deployment.registry, "isAuthority", _code(code), account)[0]
+            self._read(
+                self.registry_abi, self.deployment.registry, "isAuthority", _code(code), account, block=block
+            )[0]
         )
 
     def is_exporter(self, code: str, account: str) -> bool:
@@ -421,8 +512,8 @@ class Ledger:
             self._read(self.registry_abi, self.deployment.registry, "isImporter", _code(code), account)[0]
         )
 
-    def batch(self, root: bytes) -> Batch | None:
-        (raw,) = self._read(self.ledger_abi, self.deployment.ledger, "batch", root)
+    def batch(self, root: bytes, *, block: int | str = "latest") -> Batch | None:
+        (raw,) = self._read(self.ledger_abi, self.deployment.ledger, "batch", root, block=block)
         origin, issuer, anchored_block, anchored_at, validity_days = raw
         if anchored_block == 0:
             return None
@@ -457,43 +548,90 @@ class Ledger:
         return cached
 
     def timeline(
-        self, ref: CertificateRef, *, record: CertificateRecord | None = None
+        self,
+        ref: CertificateRef,
+        *,
+        record: CertificateRecord | None = None,
+        block: int | str = "latest",
     ) -> list[TimelineEntry]:
-        """Every transition of a certificate, oldest first, from the contract's events
-        (pass ``record`` when already read, to save a round trip)."""
+        """Every transition of a certificate up to ``block``, oldest first, from the
+        contract's events (pass ``record`` when already read, to save a round trip)."""
         document_hash = self.resolve(ref)
         record = record if record is not None and record.document_hash == document_hash else None
-        record = record or self.certificate(document_hash)
+        record = record or self.certificate(document_hash, block=block)
         if record is None:
             return []
-        topic = "0x" + document_hash.hex()
-        superseded = "0x" + self.ledger_abi.events_by_name["CertificateSuperseded"].topic.hex()
-        # Every transition is emitted in a block the record keeps (requested, issued,
-        # responded, closed): ask for those blocks only instead of scanning to the head.
-        # A batched certificate is revealed in a block the record does not keep: scan.
-        kept = (record.requested_block, record.issued_block, record.responded_block, record.closed_block)
-        blocks = sorted({b for b in kept if b is not None})
-        if record.batch_root is not None:
-            ranges = [(hex(blocks[0]), "latest")]
-        else:
-            ranges = [(hex(b), hex(b)) for b in blocks]
-        queries = [
-            (
-                "eth_getLogs",
-                [{"address": [self.deployment.ledger], "fromBlock": low, "toBlock": high, "topics": topics}],
-            )
-            for low, high in ranges
-            for topics in ([None, topic], [superseded, None, topic])
-        ]
         logs: list[Any] = []
-        for result in self.rpc.batch(queries):
+        for result in self.rpc.batch(self._timeline_queries([record], block)):
             if isinstance(result, RpcError):
                 raise result
             logs.extend(result)
+        return self._timeline_of(record, logs, block)
+
+    def timelines(
+        self, records: Sequence[CertificateRecord], *, block: int | str = "latest"
+    ) -> dict[bytes, list[TimelineEntry]]:
+        """Timelines of many certificates (by document hash) from one ``eth_getLogs``
+        over the blocks their records name, filtered on all their hashes at once."""
+        if not records:
+            return {}
+        results = self.rpc.batch(self._timeline_queries(records, block))
+        logs: list[Any] = []
+        for result in results:
+            if isinstance(result, RpcError):
+                raise result
+            logs.extend(result)
+        by_hash: dict[bytes, list[Any]] = {r.document_hash: [] for r in records}
+        for log in logs:
+            for topic in log["topics"][1:3]:
+                bucket = by_hash.get(bytes(HexBytes(topic)))
+                if bucket is not None:
+                    bucket.append(log)
+        return {r.document_hash: self._timeline_of(r, by_hash[r.document_hash], block) for r in records}
+
+    def _timeline_queries(
+        self, records: Sequence[CertificateRecord], block: int | str
+    ) -> list[tuple[str, list[Any]]]:
+        """Every transition is emitted in a block its record keeps (requested, issued,
+        responded, closed): ask for those blocks only instead of scanning to the head
+        (anvil scans every log of a range). A batched certificate is revealed in a block
+        the record does not keep: scan from its batch's block. Only a replacement (its
+        record ``supersedes`` another) can be the second topic of CertificateSuperseded."""
+        tip = hex(block) if isinstance(block, int) else block
+        ledger = [self.deployment.ledger]
+        superseded = "0x" + self.ledger_abi.events_by_name["CertificateSuperseded"].topic.hex()
+        if len(records) == 1:
+            record = records[0]
+            topic = "0x" + record.document_hash.hex()
+            blocks = _kept_blocks(record)
+            if record.batch_root is not None:
+                ranges = [(hex(blocks[0]), tip)]
+            else:
+                ranges = [(hex(b), hex(b)) for b in blocks]
+            shapes = [[None, topic]] + ([[superseded, None, topic]] if record.supersedes else [])
+            return [
+                ("eth_getLogs", [{"address": ledger, "fromBlock": low, "toBlock": high, "topics": topics}])
+                for low, high in ranges
+                for topics in shapes
+            ]
+        low = min(_kept_blocks(r)[0] for r in records)
+        high = tip if any(r.batch_root for r in records) else hex(max(_kept_blocks(r)[-1] for r in records))
+        span = {"address": ledger, "fromBlock": hex(low), "toBlock": high}
+        hashes = ["0x" + r.document_hash.hex() for r in records]
+        queries = [("eth_getLogs", [{**span, "topics": [None, hashes]}])]
+        replacements = ["0x" + r.document_hash.hex() for r in records if r.supersedes]
+        if replacements:
+            queries.append(("eth_getLogs", [{**span, "topics": [superseded, None, replacements]}]))
+        return queries
+
+    def _timeline_of(
+        self, record: CertificateRecord, logs: list[Any], block: int | str
+    ) -> list[TimelineEntry]:
+        document_hash = record.document_hash
         entries = [self._timeline_entry(log, document_hash) for log in logs]
         unique = {(e.block_number, e.tx_hash, e.event): e for e in entries if e is not None}
         if record.batch_root is not None and record.issued_block is not None:
-            batch = self.batch(record.batch_root)
+            batch = self.batch(record.batch_root, block=block)
             if batch is not None:
                 unique[(batch.anchored_block, b"", "BatchAnchored")] = TimelineEntry(
                     event="BatchAnchored",
@@ -548,20 +686,46 @@ class Ledger:
     ) -> Any:
         fn = interface.fn(name)
         tag = hex(block) if isinstance(block, int) else block
+        return fn.decode(self._raw_read("eth_call", [{"to": to, "data": "0x" + fn.encode(args).hex()}, tag]))
+
+    def _raw_read(self, method: str, params: list[Any]) -> bytes:
         try:
-            result = self.rpc.call("eth_call", [{"to": to, "data": "0x" + fn.encode(args).hex()}, tag])
+            result = self.rpc.call(method, params)
         except RpcError as exc:
+            result = exc
+        return self._raw_result(result)
+
+    def _raw_result(self, result: Any) -> bytes:
+        """An ``eth_call`` answer as bytes; a revert raises its typed exception."""
+        if isinstance(result, RpcError):
             from kpledger.chain.revert import revert_data
 
-            data = revert_data(exc)
-            raise (self.decoder.decode(data) if data is not None else exc) from None
-        return fn.decode(bytes(HexBytes(result)))
+            data = revert_data(result)
+            raise (self.decoder.decode(data) if data is not None else result) from None
+        return bytes(HexBytes(result))
+
+    @staticmethod
+    def _call_request(
+        interface: ContractInterface, to: str, name: str, args: list[Any], block: int | str
+    ) -> tuple[str, list[Any]]:
+        data = interface.fn(name).encode(args)
+        return (
+            "eth_call",
+            [{"to": to, "data": "0x" + data.hex()}, hex(block) if isinstance(block, int) else block],
+        )
+
+    def _certificate_request(self, view: str, key: bytes | str, block: int | str) -> tuple[str, list[Any]]:
+        fn = self.ledger_abi.fn(view)
+        # A bytes32 argument is its own encoding: skip eth_abi on the hot path.
+        data = fn.selector + key if isinstance(key, bytes) and len(key) == 32 else fn.encode([key])
+        tag = hex(block) if isinstance(block, int) else block
+        return ("eth_call", [{"to": self.deployment.ledger, "data": "0x" + data.hex()}, tag])
 
     def _decode_log(self, log: Any) -> tuple[str, dict[str, Any]] | None:
         topics = [bytes(HexBytes(t)) for t in log["topics"]]
         if not topics:
             return None
-        address = to_checksum_address(log["address"])
+        address = checksum(log["address"])
         interface = self.ledger_abi if address == self.deployment.ledger else self.registry_abi
         event = interface.events.get(topics[0])
         if event is None:
@@ -591,7 +755,7 @@ class Ledger:
             block_number=block_number,
             timestamp=self.block_time(block_number),
             tx_hash=bytes(HexBytes(log["transactionHash"])),
-            actor=to_checksum_address(actor) if actor and actor != ZERO_ADDRESS else None,
+            actor=checksum(actor) if actor and actor != ZERO_ADDRESS else None,
             detail=detail or None,
         )
 
@@ -608,6 +772,12 @@ def _rpc(target: str | Web3 | InProcessChain | Rpc) -> Rpc:
     if isinstance(target, Web3):
         return Rpc(target)
     return HttpRpc(target)
+
+
+def _outbox(outbox: Outbox | str | Path | None) -> Outbox | None:
+    if outbox is None or isinstance(outbox, Outbox):
+        return outbox
+    return Outbox(outbox)
 
 
 def _signer(signer: Signer | bytes | None) -> Signer | None:
@@ -640,6 +810,25 @@ def _int(value: Any) -> int:
 
 def _reveal_args(proof: BatchProof) -> tuple[Any, ...]:
     return (proof.terms.as_tuple(), proof.root, list(proof.proof))
+
+
+def _participant(raw: Sequence[Any], history: Iterable[StatusChange]) -> Participant | None:
+    """A ``participant(bytes2)`` view, decoded; None if the registry does not know it."""
+    if raw[1] == ParticipantStatus.UNKNOWN:
+        return None
+    return Participant(
+        code=bytes(raw[0]).decode("ascii"),
+        status=ParticipantStatus(raw[1]),
+        validity_days=raw[2],
+        admitted_block=raw[3],
+        name=raw[4],
+        history=tuple(history),
+    )
+
+
+def _kept_blocks(record: CertificateRecord) -> list[int]:
+    kept = (record.requested_block, record.issued_block, record.responded_block, record.closed_block)
+    return sorted({b for b in kept if b is not None})
 
 
 def _optional_hash(value: bytes) -> bytes | None:

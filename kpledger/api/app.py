@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kpledger.api import errors
+from kpledger.api.fastpath import CachedVerifications
 from kpledger.api.routes import certificates, health, participants, verify
 from kpledger.api.settings import ApiSettings
 from kpledger.api.source import LedgerSource
@@ -76,6 +77,8 @@ def create_app(ledger: Ledger | None = None, settings: ApiSettings | None = None
             allow_headers=["Content-Type"],
         )
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    # Outermost: cached verifications by hash skip the framework (see kpledger.api.fastpath).
+    app.add_middleware(CachedVerifications, source=app.state.ledger_source, cors=bool(settings.cors_origins))
     return app
 
 

@@ -284,6 +284,10 @@ class HealthOut(BaseModel):
     latest_block: int
     deployment_block: int
     contracts: ContractsOut
+    cached_verifications: int = Field(
+        0, description="verifications this process holds in memory (see kpledger.verify_cache)"
+    )
+    warming: bool = Field(False, description="this process is still filling its verification cache")
 
 
 def _hex(value: bytes | None) -> str | None:

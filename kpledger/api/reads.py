@@ -62,10 +62,17 @@ class PinnedReads(Rpc):
         return number
 
     @contextmanager
-    def pinned(self) -> Iterator[int]:
-        """Pin this thread's reads to the current head; yields its number."""
+    def pinned(self, at: int | None = None) -> Iterator[int]:
+        """Pin this thread's reads to the current head (or to block ``at``, a head the
+        caller already knows); yields its number."""
         previous = getattr(self._local, "head", None)
-        head = self.head() if previous is None else previous
+        if previous is not None:
+            head = previous
+        elif at is not None:
+            head = at
+            self._highest = max(self._highest, at)
+        else:
+            head = self.head()
         self._local.head = head
         try:
             yield head

@@ -44,6 +44,25 @@ class ApiSettings(BaseSettings):
         " final blocks, as Besu QBFT has)",
     )
 
+    verify_cache_entries: int = Field(
+        20_000,
+        ge=0,
+        description="verifications by hash kept per process until an event or the expiry time changes"
+        " them (0: off; see kpledger.verify_cache)",
+    )
+    head_poll_interval: float = Field(
+        0.1,
+        ge=0,
+        le=60,
+        description="seconds between polls of the chain's head and new events; a cached verification"
+        " describes the chain as it was at most this long (plus one round trip) ago. 0: poll per request",
+    )
+    warm_cache: bool = Field(
+        True,
+        description="after connecting, verify the most recently anchored certificates in the background"
+        " (up to verify_cache_entries) so that their first verification is answered from memory",
+    )
+
     @field_validator("rpc")
     @classmethod
     def _rpc_url(cls, value: str) -> str:

@@ -8,6 +8,7 @@ that comes back may be another chain, or a fresh one without the contracts).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,14 +18,18 @@ from kpledger.api.reads import PinnedReads
 from kpledger.api.settings import ApiSettings
 from kpledger.chain.deployment import Deployment
 from kpledger.chain.http_rpc import HttpRpc
-from kpledger.errors import ConnectionFailed
+from kpledger.errors import ConnectionFailed, KPLedgerError
 from kpledger.ledger import Ledger
+from kpledger.verify import Verification
+from kpledger.verify_cache import VerificationCache
 
 T = TypeVar("T")
+log = logging.getLogger("kpledger.api")
 
 
 class LedgerSource:
-    """Hands out a read-only :class:`Ledger` whose reads go through :class:`PinnedReads`."""
+    """Hands out a read-only :class:`Ledger` whose reads go through :class:`PinnedReads`,
+    and the process's :class:`~kpledger.verify_cache.VerificationCache` over it."""
 
     def __init__(self, settings: ApiSettings, ledger: Ledger | None = None) -> None:
         self.settings = settings
@@ -32,9 +37,13 @@ class LedgerSource:
         self._ledger: Ledger | None = None
         self._reads: PinnedReads | None = None
         self._suspect = False
+        self._cache: VerificationCache | None = None
+        self._epoch = 0
+        self.warming = False
         if ledger is not None:  # given by the caller (tests, an embedding program): read-only view of it
             self._reads = PinnedReads(ledger.rpc, cache_entries=settings.read_cache_entries)
             self._ledger = Ledger(self._reads, ledger.deployment)
+            self._cache = self._new_cache(self._ledger)
 
     @property
     def deployment(self) -> Deployment | None:
@@ -53,6 +62,7 @@ class LedgerSource:
                 ledger = Ledger(reads, deployment)
                 ledger.check_deployment()
                 self._ledger, self._reads, self._suspect = ledger, reads, False
+                self._cache = self._new_cache(ledger)
             elif self._suspect:
                 self._ledger.check_deployment()
                 self._ledger.forget_local_state()  # block times of a chain that may have been reset
@@ -78,6 +88,63 @@ class LedgerSource:
             self.mark_suspect()
             raise
 
+    @property
+    def cache(self) -> VerificationCache | None:
+        """The verification cache, once connected."""
+        return self._cache
+
+    def cached_json(self, digest: bytes) -> bytes | None:
+        """A verification answered from memory, without I/O (see
+        :meth:`VerificationCache.cached_json`); None when the chain must be read."""
+        cache = self._cache
+        if cache is None or self._suspect:
+            return None
+        return cache.cached_json(digest)
+
+    def verify_hash_json(self, digest: bytes) -> tuple[Verification, bytes]:
+        """Verify ``digest`` through the cache at the watch's head, every read pinned to
+        that block (so identity reads are shared by the requests of one block)."""
+        ledger, reads = self.get()
+        cache = self._cache
+        assert cache is not None
+        try:
+            head = cache.watch.refresh()
+            if head.epoch != self._epoch:
+                if self._epoch:  # a reset or forked chain: is the deployment still there?
+                    ledger.check_deployment()
+                    ledger.forget_local_state()
+                    reads.clear()
+                self._epoch = head.epoch
+            with reads.pinned(at=head.number):
+                return cache.verify_hash_json(digest)
+        except ConnectionFailed:
+            self.mark_suspect()
+            raise
+
     def mark_suspect(self) -> None:
         """The node was lost: check the deployment again before the next answer."""
         self._suspect = True
+
+    # ------------------------------------------------------------------ cache
+
+    def _new_cache(self, ledger: Ledger) -> VerificationCache:
+        cache = VerificationCache(
+            ledger,
+            poll_interval=self.settings.head_poll_interval,
+            capacity=self.settings.verify_cache_entries,
+        )
+        if self.settings.warm_cache and cache.capacity > 0:
+            self.warming = True
+            threading.Thread(target=self._warm, args=(cache,), name="kpledger-warm", daemon=True).start()
+        return cache
+
+    def _warm(self, cache: VerificationCache) -> None:
+        """Verify the most recent certificates in the background; a failure only means
+        their first verifications will read the chain."""
+        try:
+            kept = cache.warm(cache.recent_certificates())
+            log.info("verification cache warmed with %d certificates", kept)
+        except KPLedgerError as exc:
+            log.warning("could not warm the verification cache: %s", exc)
+        finally:
+            self.warming = False

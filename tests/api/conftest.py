@@ -72,6 +72,8 @@ def settings(**values: Any) -> ApiSettings:
     """Settings that ignore the environment's KPLEDGER_* (tests must not depend on it)."""
     values.setdefault("rpc", NOWHERE)
     values.setdefault("deployment", Path("/nonexistent/deployment.json"))
+    values.setdefault("head_poll_interval", 0.0)  # every request sees the chain as it is now
+    values.setdefault("warm_cache", False)  # no background thread on the in-process chain
     return ApiSettings(_env_prefix="KPLEDGER_TESTS_IGNORE_", **values)
 
 

@@ -221,7 +221,7 @@ def test_an_unexpected_error_is_a_json_500(world: World, monkeypatch: pytest.Mon
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(route, "verify_hash", broken)
+    monkeypatch.setattr(route, "_verify_hash", broken)
     client = client_for(create_app(world.gov, settings()))
     body = error_of(client.post("/v1/verify", json={"hash": "0x" + "ab" * 32}), 500, "internal_error")
     assert "a bug" not in body["message"]  # internals stay in the log

@@ -45,6 +45,8 @@ def health(source: Annotated[LedgerSource, Depends(ledger_source)]) -> HealthOut
             latest_block=head,
             deployment_block=deployment.block,
             contracts=ContractsOut(registry=deployment.registry, ledger=deployment.ledger),
+            cached_verifications=len(source.cache) if source.cache is not None else 0,
+            warming=source.warming,
         )
 
     return source.read(read)

@@ -1,0 +1,128 @@
+"""Fast decoding of the ledger's fixed-layout certificate view.
+
+Why by hand: ``certificate(bytes32)`` returns one tuple of 18 fields, one of them a
+string, and eth_abi's generic decoder spends ~0.1 ms building and walking a decoder
+tree for it on every read, the largest share of a verification's CPU after the round
+trips. The layout is fixed by the contract's ABI, so slicing 32-byte words is enough.
+:func:`decode_certificate_view` is held equal to eth_abi by a property test
+(``tests/chain/test_records.py``) and refuses anything eth_abi would refuse for this
+layout (short data, bad offsets, dirty padding), so a malformed answer never turns into
+a plausible record.
+
+:func:`checksum` caches EIP-55 addresses: the same few authority and exporter accounts
+appear in every read, and ``to_checksum_address`` hashes with keccak each time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Final
+
+from eth_utils.address import to_checksum_address
+
+from kpledger.errors import ChainError
+from kpledger.types import CertificateRecord, CertificateStatus
+
+WORD: Final = 32
+FIELDS: Final = 18
+"""Head words of ``ICertificateLedger.Certificate`` (the string is one offset word)."""
+
+_ZERO_WORD: Final = b"\0" * WORD
+_STATUS_COUNT: Final = len(CertificateStatus)
+
+
+class ViewDecodeError(ChainError):
+    """The node answered a certificate read with bytes that are not the view's layout."""
+
+
+@lru_cache(maxsize=4096)
+def checksum(address: str) -> str:
+    """EIP-55 form of ``address`` (cached: accounts repeat across reads)."""
+    return str(to_checksum_address(address))
+
+
+def decode_certificate_view(data: bytes) -> CertificateRecord | None:
+    """``certificate(...)`` / ``certificateByNumber(...)`` return data as a record; None
+    when the ledger does not hold the certificate (stored status ``None``)."""
+    if len(data) < WORD * (1 + FIELDS) + WORD:
+        raise ViewDecodeError(f"certificate view too short: {len(data)} bytes")
+    base = _uint(data, 0)
+    if base != WORD:
+        raise ViewDecodeError(f"certificate view: tuple offset {base}, expected {WORD}")
+    head = data[base : base + WORD * FIELDS]
+    words = [head[i : i + WORD] for i in range(0, WORD * FIELDS, WORD)]
+    # Every field is checked even for an unknown certificate, as eth_abi would insist.
+    record = CertificateRecord(
+        document_hash=bytes(words[0]),
+        number=_string(data, base, words[1]),
+        origin=_code(words[2], "origin"),
+        destination=_code(words[3], "destination"),
+        status=CertificateStatus(_small(words[4], _STATUS_COUNT, "status")),
+        stored_status=CertificateStatus(_small(words[5], _STATUS_COUNT, "storedStatus")),
+        carats=int.from_bytes(words[6], "big"),
+        value_cents=int.from_bytes(words[7], "big"),
+        parcels=int.from_bytes(words[8], "big"),
+        expires_at=int.from_bytes(words[9], "big"),
+        exporter=_address(words[10]),
+        requested_block=int.from_bytes(words[11], "big") or None,
+        issued_block=int.from_bytes(words[12], "big") or None,
+        responded_block=int.from_bytes(words[13], "big") or None,
+        closed_block=int.from_bytes(words[14], "big") or None,
+        supersedes=_hash(words[15]),
+        superseded_by=_hash(words[16]),
+        batch_root=_hash(words[17]),
+    )
+    return None if record.stored_status is CertificateStatus.NONE else record
+
+
+# ---------------------------------------------------------------------- words
+
+
+def _uint(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at : at + WORD], "big")
+
+
+def _small(word: bytes, limit: int, name: str) -> int:
+    value = int.from_bytes(word, "big")
+    if value >= limit:
+        raise ViewDecodeError(f"certificate view: {name} {value} is not a status")
+    return value
+
+
+def _code(word: bytes, name: str) -> str:
+    """A ``bytes2`` participant code: left-aligned, zero padding after it."""
+    if word[2:] != _ZERO_WORD[2:]:
+        raise ViewDecodeError(f"certificate view: {name} has non-zero padding")
+    try:
+        return word[:2].decode("ascii")
+    except UnicodeDecodeError:
+        raise ViewDecodeError(f"certificate view: {name} is not ASCII") from None
+
+
+def _address(word: bytes) -> str | None:
+    if word[:12] != _ZERO_WORD[:12]:
+        raise ViewDecodeError("certificate view: exporter has non-zero padding")
+    if word == _ZERO_WORD:
+        return None
+    return checksum("0x" + word[12:].hex())
+
+
+def _hash(word: bytes) -> bytes | None:
+    return None if word == _ZERO_WORD else bytes(word)
+
+
+def _string(data: bytes, base: int, offset_word: bytes) -> str:
+    at = base + int.from_bytes(offset_word, "big")
+    if at + WORD > len(data):
+        raise ViewDecodeError("certificate view: number offset out of range")
+    length = _uint(data, at)
+    start, end = at + WORD, at + WORD + length
+    padded = start + -(-length // WORD) * WORD
+    if padded > len(data):
+        raise ViewDecodeError("certificate view: number runs past the data")
+    if any(data[end:padded]):
+        raise ViewDecodeError("certificate view: number has non-zero padding")
+    try:
+        return data[start:end].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ViewDecodeError("certificate view: number is not UTF-8") from None

@@ -1,0 +1,136 @@
+"""The hand-written certificate view decoder equals eth_abi's, on generated views, on
+corrupted ones, and on what the contract really returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from kpledger.chain import artifacts
+from kpledger.chain.records import ViewDecodeError, checksum, decode_certificate_view
+from kpledger.ledger import record_from_view
+from kpledger.types import CertificateStatus
+from tests.conftest import World
+
+VIEW_TYPES = list(artifacts.interface("CertificateLedger").fn("certificate").output_types)
+UINT = st.integers(min_value=0, max_value=2**256 - 1)
+SMALL = st.integers(min_value=0, max_value=2**40)
+WORD = st.binary(min_size=32, max_size=32)
+ZERO_OR_WORD = st.one_of(st.just(b"\0" * 32), WORD)
+CODE = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=2).map(str.encode)
+ADDRESS = st.one_of(
+    st.just("0x" + "00" * 20), st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+)
+
+views = st.tuples(
+    WORD,
+    st.text(max_size=40),
+    CODE,
+    CODE,
+    st.integers(min_value=0, max_value=len(CertificateStatus) - 1),
+    st.integers(min_value=0, max_value=len(CertificateStatus) - 1),
+    UINT,
+    UINT,
+    SMALL,
+    SMALL,
+    ADDRESS,
+    SMALL,
+    SMALL,
+    SMALL,
+    SMALL,
+    ZERO_OR_WORD,
+    ZERO_OR_WORD,
+    ZERO_OR_WORD,
+)
+
+ISSUED = (
+    b"\x11" * 32,
+    "BW 2026/000001",
+    b"BW",
+    b"AE",
+    2,
+    2,
+    125_050,
+    98_765_400,
+    3,
+    1_800_000_000,
+    "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+    0,
+    12,
+    0,
+    0,
+    b"\0" * 32,
+    b"\0" * 32,
+    b"\0" * 32,
+)
+UNKNOWN = (b"\0" * 32, "", b"\0\0", b"\0\0", 0, 0, 0, 0, 0, 0, "0x" + "00" * 20, 0, 0, 0, 0) + (
+    b"\0" * 32,
+) * 3
+
+
+def encode(view: tuple[Any, ...]) -> bytes:
+    return abi_encode(VIEW_TYPES, [view])
+
+
+def reference(data: bytes) -> Any:
+    """What the Ledger decoded before: eth_abi, then :func:`record_from_view`."""
+    (raw,) = abi_decode(VIEW_TYPES, data)
+    return record_from_view(raw)
+
+
+@given(views)
+@example(ISSUED)
+@example(UNKNOWN)
+@example((*ISSUED[:1], "BW 2026/ÄÖ ✓ " * 5, *ISSUED[2:]))  # a long, multi-byte number
+def test_the_decoder_equals_eth_abi(view: tuple[Any, ...]) -> None:
+    data = encode(view)
+    assert decode_certificate_view(data) == reference(data)
+
+
+@settings(max_examples=300)
+@given(views, st.data())
+@example(ISSUED, None)
+def test_corrupted_views_are_refused_as_eth_abi_refuses_them(view: tuple[Any, ...], data: Any) -> None:
+    """Flip, cut or extend bytes: either both decoders fail, or both give the same record
+    (a flip in a field eth_abi does not check, such as a hash, is a different record)."""
+    raw = bytearray(encode(view))
+    if data is not None:
+        for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
+            at = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+            raw[at] = data.draw(st.integers(min_value=0, max_value=255))
+        cut = data.draw(st.sampled_from([None, -1, -32, 33]))
+        if cut is not None:
+            raw = raw[:cut]
+    try:
+        expected = reference(bytes(raw))
+    except Exception:  # eth_abi's and the enum's errors alike
+        with pytest.raises(ViewDecodeError):
+            decode_certificate_view(bytes(raw))
+        return
+    assert decode_certificate_view(bytes(raw)) == expected
+
+
+def test_a_short_answer_is_refused() -> None:
+    with pytest.raises(ViewDecodeError, match="too short"):
+        decode_certificate_view(b"\0" * 64)
+
+
+def test_what_the_contract_returns_decodes_alike(world: World) -> None:
+    terms = world.terms()
+    world.bw_auth.issue(terms, world.bw_exporter.address)
+    world.ae_auth.confirm_receipt(terms.document_hash)
+    fn = world.gov.ledger_abi.fn("certificate")
+    for digest in (terms.document_hash, b"\x42" * 32):
+        data = world.gov._raw_read(
+            "eth_call",
+            [{"to": world.gov.deployment.ledger, "data": "0x" + fn.encode([digest]).hex()}, "latest"],
+        )
+        assert decode_certificate_view(data) == reference(data)
+    record = world.gov.certificate(terms.document_hash)
+    assert record is not None and record.status is CertificateStatus.RECEIVED
+    assert record.exporter == world.bw_exporter.address == checksum(world.bw_exporter.address.lower())
