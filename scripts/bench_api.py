@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +35,9 @@ from kpledger.chain.node import AnvilNode, free_port  # noqa: E402
 from kpledger.chain.sender import Call  # noqa: E402
 from kpledger.ledger import GAS, Ledger  # noqa: E402
 from kpledger.types import ChainTerms  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchkit import await_warm, cpu_seconds, load, percentile, process_tree, start_api  # noqa: E402
 
 DAY = 86_400
 ROUTES = (("BW", "AE"), ("AE", "BE"), ("BE", "BW"), ("RU", "AE"), ("CA", "BE"))
@@ -115,84 +117,6 @@ def confirm_many(authority: Ledger, items: list[ChainTerms]) -> None:
     authority.transactor.send_many(calls)
 
 
-# ---------------------------------------------------------------------- the API process
-
-
-def start_api(port: int, workers: int, rpc: str, deployment: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, KPLEDGER_RPC=rpc, KPLEDGER_DEPLOYMENT=str(deployment), PYTHONPATH=str(ROOT))
-    command = [
-        sys.executable,
-        "-m",
-        "kpledger.api",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the API exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the API did not become healthy within 60 s")
-
-
-# ---------------------------------------------------------------------- load
-
-
-async def one_connection(
-    port: int, bodies: list[bytes], latencies: list[float], outcomes: dict[str, int]
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for body in bodies:
-            request = (
-                b"POST /v1/verify HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-            )
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            payload = await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            status = head[9:12].decode()
-            if status != "200":
-                key = f"HTTP {status}"
-            elif b'"verdict":"VALID"' in payload:
-                key = "VALID"
-            elif b'"code":"NOT_ANCHORED"' in payload:
-                key = "NOT_ANCHORED"
-            else:
-                key = "other"
-            outcomes[key] = outcomes.get(key, 0) + 1
-    finally:
-        writer.close()
-
-
-async def load(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[float], dict[str, int], float]:
-    latencies: list[float] = []
-    outcomes: dict[str, int] = {}
-    shares = [bodies[i::concurrency] for i in range(concurrency)]
-    started = time.perf_counter()
-    await asyncio.gather(*(one_connection(port, share, latencies, outcomes) for share in shares))
-    return latencies, outcomes, time.perf_counter() - started
-
-
 def bodies_for(hashes: list[str], count: int, rnd: random.Random) -> list[bytes]:
     out = []
     for i in range(count):
@@ -204,41 +128,15 @@ def bodies_for(hashes: list[str], count: int, rnd: random.Random) -> list[bytes]
     return out
 
 
-def process_tree(root: int) -> list[int]:
-    """``root`` and its descendants (the uvicorn workers), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(fields[1])
-    tree, frontier = [root], [root]
-    while frontier:
-        frontier = [pid for pid, parent in parents.items() if parent in frontier]
-        tree += frontier
-    return tree
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(sorted_values: list[float], share: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(share * len(sorted_values)) - 1))
-    return sorted_values[index]
-
-
 # ---------------------------------------------------------------------- main
+
+
+CACHE_SETTINGS = {
+    "warm": {"KPLEDGER_WARM_CACHE": "true"},
+    "lazy": {"KPLEDGER_WARM_CACHE": "false"},
+    "off": {"KPLEDGER_VERIFY_CACHE_ENTRIES": "0", "KPLEDGER_WARM_CACHE": "false"},
+}
+"""The API's verification cache (kpledger.verify_cache) per ``--cache`` mode."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, help="keep (and reuse) the seeded chain here")
     parser.add_argument("--seed", type=int, default=8785)
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    parser.add_argument(
+        "--cache",
+        choices=sorted(CACHE_SETTINGS),
+        default="warm",
+        help="the API's verification cache: filled at start (warm, the default), only by requests"
+        " (lazy), or none (off: every verification reads the chain)",
+    )
     args = parser.parse_args(argv)
 
     data_dir = args.state_dir or Path(os.environ.get("TMPDIR", "/tmp")) / f"kpledger-bench-{os.getpid()}"
@@ -284,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             deployment.save(deployment_path)
             hashes_path.write_text(json.dumps(hashes))
         port = free_port()
+        os.environ.update(CACHE_SETTINGS[args.cache])  # the API process inherits them
         api = start_api(port, args.workers, node.url, deployment_path)
+        print(f"API cache {args.cache}: ready after {await_warm(port):.1f} s", flush=True)
         rnd = random.Random(args.seed)
         asyncio.run(load(port, bodies_for(hashes, args.warmup, rnd), args.concurrency))
         api_pids = process_tree(api.pid)
@@ -306,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests": len(latencies),
         "concurrency": args.concurrency,
         "workers": args.workers,
+        "cache": args.cache,
         "certificates": len(hashes),
         "seconds": round(elapsed, 3),
         "requests_per_second": round(len(latencies) / elapsed, 1),

@@ -357,3 +357,190 @@ def test_renaming_adding_or_removing_a_key_changes_the_hash(
     added = {**document, "extra": None}
     hashes = {document_hash(d) for d in (document, removed, renamed, added)}
     assert len(hashes) == 4
+
+
+# --- the fast canonicaliser (orjson) against rfc8785 ----------------------------------
+
+
+def _rfc8785_reference(value: Any) -> bytes:
+    """The slow path written out independently: every check, every number as a double,
+    then the ``rfc8785`` library."""
+    from kpledger.certificate import check_json_value
+
+    problems = check_json_value(value)
+    if problems:
+        raise DocumentError(problems)
+
+    def doubles(item: Any) -> Any:
+        if isinstance(item, bool) or item is None or isinstance(item, str):
+            return item
+        if isinstance(item, int | Decimal):
+            return float(item)
+        if isinstance(item, dict):
+            return {key: doubles(child) for key, child in item.items()}
+        if isinstance(item, list | tuple):
+            return [doubles(child) for child in item]
+        return item
+
+    return rfc8785.dumps(doubles(value))
+
+
+def _outcome(fn: Any, value: Any) -> tuple[str, Any]:
+    try:
+        return "ok", fn(value)
+    except DocumentError as exc:
+        return "refused", [(p.field, p.rule) for p in exc.problems]
+
+
+# Keys that probe the UTF-16 order rule: BMP characters on both sides of the surrogate
+# block, and supplementary characters (which RFC 8785 sorts as their surrogate pair).
+_KEY_CHARS = st.sampled_from(
+    [
+        "a",
+        "B",
+        "\r",
+        "\x7f",
+        "\u0080",
+        "\u00f6",
+        "\u20ac",
+        "\ud7ff",
+        "\ue000",
+        "\ufb33",
+        "\uffff",
+        "\U00010000",
+        "\U0001f600",
+        "\U0010ffff",
+        "1",
+        " ",
+    ]
+)
+_EDGE_NUMBERS = st.sampled_from(
+    [
+        0,
+        -0.0,
+        1e-5,
+        9.999999999999999e-06,
+        1e-6,
+        1e-7,
+        2**53,
+        -(2**53),
+        2**53 + 1,
+        2.0**53,
+        2.0**53 + 2,
+        1e16,
+        1e21,
+        1e20,
+        10**20,
+        10**21,
+        9007199254740991.5,
+        4503599627370495.5,
+        0.1 + 0.2,
+        5e-324,
+        1.7976931348623157e308,
+        Decimal("12.50"),
+        Decimal("1E0"),
+        Decimal("0.00001"),
+        Decimal("1E-400"),
+        Decimal("1E+400"),
+        Decimal("NaN"),
+        Decimal("0.1000000000000000055511151231257827"),
+        float("nan"),
+        float("inf"),
+    ]
+)
+_STRINGS = st.one_of(
+    st.text(st.characters(codec="utf-8"), max_size=12),
+    st.text(
+        st.sampled_from(
+            [
+                "\x00",
+                "\x08",
+                "\t",
+                "\n",
+                "\x0b",
+                "\x0c",
+                "\r",
+                "\x1f",
+                '"',
+                "\\",
+                "/",
+                "\x7f",
+                "\u2028",
+                "\u2029",
+                "\ud800",
+                "\udc00",
+                "\U0001f600",
+                "é",
+            ]
+        ),
+        max_size=6,
+    ),
+)
+_ANY_NUMBER = st.one_of(
+    st.integers(),
+    st.floats(),
+    st.floats(min_value=1e-7, max_value=2.0**54),
+    st.decimals(places=2, allow_nan=False, allow_infinity=False),
+    _EDGE_NUMBERS,
+)
+
+
+def _any_json(max_leaves: int = 16) -> st.SearchStrategy[Any]:
+    """JSON-like values well beyond what documents hold: refused numbers, lone surrogates,
+    tuples, non-BMP keys, so both the fast path and its exits are exercised."""
+    keys = st.one_of(st.text(_KEY_CHARS, max_size=4), st.text(st.characters(codec="utf-8"), max_size=6))
+    scalars = st.one_of(st.none(), st.booleans(), _ANY_NUMBER, _STRINGS)
+    return st.recursive(
+        scalars,
+        lambda children: st.one_of(
+            st.lists(children, max_size=4),
+            st.lists(children, max_size=3).map(tuple),
+            st.dictionaries(keys, children, max_size=5),
+        ),
+        max_leaves=max_leaves,
+    )
+
+
+@given(_any_json())
+@example({"\ue000": 1, "\U0001f600": 2, "\uffff": 3, "a": 4})  # U+1F600 sorts between
+@example({"\ud800": "lone surrogate key"})
+@example(["lone \udc00 surrogate"])
+@example([1e-5, 9.999999999999999e-06, 1e16, -0.0, 2.0**53, 10**20])
+@example({"x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]})
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_canonical_json_equals_rfc8785_on_any_value(value: Any) -> None:
+    assert _outcome(canonical_json, value) == _outcome(_rfc8785_reference, value)
+
+
+@given(certificates())
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_certificates_take_the_fast_path_and_match_rfc8785(document: dict[str, Any]) -> None:
+    """Every Annex I field of any valid certificate stays on the fast path (free-form
+    ``quality`` and ``extensions`` may hold anything, so they may leave it)."""
+    from kpledger.certificate.hashing import _fast_canonical
+
+    core = {k: v for k, v in document.items() if k not in ("quality", "extensions")}
+    for value in (core, load_document(json.dumps(core).encode())):
+        fast = _fast_canonical(value)
+        assert fast is not None
+        assert fast == _rfc8785_reference(value)
+    for value in (document, load_document(json.dumps(document).encode())):
+        assert canonical_json(value) == _rfc8785_reference(value)
+
+
+@pytest.mark.parametrize(("bits", "expected"), RFC8785_APPENDIX_B)
+def test_rfc8785_appendix_b_numbers_inside_objects(bits: str, expected: str) -> None:
+    """The Appendix B numbers inside a document, where the fast path runs on the rest."""
+    value = {"n": _double(bits), "m": [_double(bits)], "z": "x"}
+    assert canonical_json(value) == f'{{"m":[{expected}],"n":{expected},"z":"x"}}'.encode()
+
+
+def test_the_fast_path_gives_way_to_rfc8785_for_supplementary_keys() -> None:
+    """RFC 8785 sorts by UTF-16 code units: U+1F600 (D83D DE00) before U+E000, although
+    its code point is higher. Code-point order (orjson's) would put it last."""
+    from kpledger.certificate.hashing import _fast_canonical
+
+    value = {"\ue000": 1, "\U0001f600": 2}
+    assert _fast_canonical(value) is None
+    assert canonical_json(value) == '{"\U0001f600":2,"\ue000":1}'.encode()
+    assert _fast_canonical({"\ue000": 1, "\u0080": 2}) == '{"\u0080":2,"\ue000":1}'.encode()

@@ -1,0 +1,89 @@
+"""``scripts/bench.py --quick`` runs end to end, so the throughput benchmark cannot rot.
+
+Speeds depend on the machine and are not asserted; what is asserted is that every stage
+ran (a row each, with sane numbers), the targets were evaluated, and only the script's
+own section of the Markdown file was replaced.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from rich.console import Console
+
+from kpledger.chain.node import NodeBinaryMissing, find_anvil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.anvil
+
+
+def _bench_module() -> ModuleType:
+    try:
+        find_anvil()
+    except NodeBinaryMissing as exc:
+        pytest.skip(f"anvil missing: {exc}")
+    spec = importlib.util.spec_from_file_location("kpledger_bench_script", ROOT / "scripts" / "bench.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_bench_produces_every_row_and_only_its_own_docs_section(tmp_path: Path) -> None:
+    bench = _bench_module()
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text(
+        "# Benchmarks\n\n## Contracts: gas per write\n\nkept above\n\n"
+        f"{bench.SECTION}\n\nstale figures\n\n## Audit replay\n\nkept below\n",
+        encoding="utf-8",
+    )
+    console = Console(record=True, width=200)
+
+    report = bench.main(["--quick", "--docs", str(docs)], console=console)
+
+    stages = [row.stage for row in report.rows]
+    assert stages == [
+        "baseline: naive web3.py loop, 1 sender",
+        "kpledger anchor_many, 1 sender",
+        "kpledger anchor_many, 4 senders",
+        "raw limit: pre-signed, batched JSON-RPC",
+        "Merkle 300 from JSON values",
+        "Merkle 1,000 from JSON values",
+        "Merkle 100 from JSON values, incl. model validation",
+        "Merkle 300 from document hashes (tree + proofs)",
+        "Merkle 1,000 from document hashes (tree + proofs)",
+        "verify through the library, one at a time",
+        "verify through the library, verify_many",
+        "verify through the API (2 workers, 8 connections)",
+    ]
+    for row in report.rows:
+        assert row.certificates > 0 and row.wall > 0 and row.rate > 0, row
+        assert row.baseline_ratio is not None and row.raw_ratio is not None
+        assert row.peak_mb > 0
+    assert report.row("baseline: naive web3.py loop, 1 sender").baseline_ratio == pytest.approx(1.0)
+    # Gas per certificate: ~133k for a single anchor, a fraction per certificate in a batch.
+    single = report.row("kpledger anchor_many, 1 sender").gas_per_certificate
+    batched = report.row("Merkle 1,000 from JSON values").gas_per_certificate
+    assert single is not None and 100_000 < single < 200_000
+    assert batched is not None and 0 < batched < 1_000
+    assert [s["held"] for s in report.scaling] == sorted(s["held"] for s in report.scaling)
+    assert len(report.scaling) == 2 and len(report.proofs) == 2
+    assert len(report.targets) == 6
+
+    printed = console.export_text()
+    assert "kpledger throughput" in printed
+    assert "raw limit: pre-signed, batched JSON-RPC" in printed
+
+    text = docs.read_text(encoding="utf-8")
+    assert text.count(bench.SECTION) == 1
+    assert "stale figures" not in text
+    assert "kept above" in text and text.rstrip().endswith("kept below")
+    assert text.index("kept above") < text.index(bench.SECTION) < text.index("## Audit replay")
+    assert "| kpledger anchor_many, 1 sender | 100 |" in text
+    assert "Quick run" in text
