@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint slither compile check-artifacts clean chromium bench-api
+.PHONY: setup test lint slither compile check-artifacts clean chromium bench-api bench test-deep
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -49,6 +49,17 @@ test: setup chromium lint
 
 bench-api: setup
 	$(PY) scripts/bench_api.py
+
+# The stateful contract test's deep profile: thousands of random examples of 30 steps,
+# everything swept after every step (~1 s an example; KPLEDGER_DEEP_EXAMPLES=N to size it).
+test-deep: setup
+	KPLEDGER_DEEP=1 $(PY) -m pytest tests/contracts/test_state_machine.py -q -s $(PYTEST_ARGS)
+
+# Throughput against baselines (own anvil; ~5 minutes); writes its section of
+# docs/benchmarks.md. `make bench BENCH_ARGS=--quick` for a quick look.
+BENCH_ARGS ?=
+bench: setup
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules artifacts cache
