@@ -32,7 +32,6 @@ written to docs/benchmarks.md, section "Throughput (scripts/bench.py)".
 from __future__ import annotations
 
 import argparse
-import asyncio
 import calendar
 import hashlib
 import json
@@ -57,11 +56,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchkit import (  # noqa: E402
     await_warm,
     cpu_seconds,
-    load,
     machine,
     peak_memory_mb,
     process_tree,
     reset_peak_memory,
+    run_load,
     start_api,
 )
 from rich.console import Console  # noqa: E402
@@ -430,10 +429,10 @@ def verify_api(
     try:
         await_warm(port)  # the API fills its verification cache at start (kpledger.verify_cache)
         bodies = [json.dumps({"hash": "0x" + rnd.choice(hashes).hex()}).encode() for _ in range(requests)]
-        asyncio.run(load(port, bodies[: max(10, requests // 10)], 8))  # warm up
+        run_load(port, bodies[: max(10, requests // 10)], 8)  # warm up
         pids = process_tree(api.pid)
         before = cpu_seconds(pids)
-        latencies, outcomes, elapsed = asyncio.run(load(port, bodies, 8))
+        latencies, outcomes, elapsed = run_load(port, bodies, 8)
         api_cpu = cpu_seconds(pids) - before
     finally:
         api.terminate()

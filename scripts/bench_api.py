@@ -16,7 +16,6 @@ this machine: the node, the API and the load generator share its cores.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import json
 import os
@@ -37,7 +36,7 @@ from kpledger.ledger import GAS, Ledger  # noqa: E402
 from kpledger.types import ChainTerms  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchkit import await_warm, cpu_seconds, load, percentile, process_tree, start_api  # noqa: E402
+from benchkit import await_warm, cpu_seconds, percentile, process_tree, run_load, start_api  # noqa: E402
 
 DAY = 86_400
 ROUTES = (("BW", "AE"), ("AE", "BE"), ("BE", "BW"), ("RU", "AE"), ("CA", "BE"))
@@ -193,12 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         api = start_api(port, args.workers, node.url, deployment_path)
         print(f"API cache {args.cache}: ready after {await_warm(port):.1f} s", flush=True)
         rnd = random.Random(args.seed)
-        asyncio.run(load(port, bodies_for(hashes, args.warmup, rnd), args.concurrency))
+        run_load(port, bodies_for(hashes, args.warmup, rnd), args.concurrency)
         api_pids = process_tree(api.pid)
         node_pids = [node.pid] if node.pid else []
         before = (cpu_seconds(api_pids), cpu_seconds(node_pids), time.process_time())
-        latencies, outcomes, elapsed = asyncio.run(
-            load(port, bodies_for(hashes, args.requests, rnd), args.concurrency)
+        latencies, outcomes, elapsed = run_load(
+            port, bodies_for(hashes, args.requests, rnd), args.concurrency
         )
         after = (cpu_seconds(api_pids), cpu_seconds(node_pids), time.process_time())
     finally:

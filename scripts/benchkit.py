@@ -9,6 +9,7 @@ figure in one is comparable with the other.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -72,7 +73,6 @@ def await_warm(port: int, timeout: float = 300) -> float:
     return time.monotonic() - started
 
 
-
 # ---------------------------------------------------------------------- load
 
 
@@ -109,7 +109,16 @@ async def one_connection(
         writer.close()
 
 
-async def load(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[float], dict[str, int], float]:
+def run_load(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[float], dict[str, int], float]:
+    """:func:`load` on an event loop of its own thread, so a caller that already runs a
+    loop in this thread (a test session, a notebook) can measure too."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _load(port, bodies, concurrency)).result()
+
+
+async def _load(
+    port: int, bodies: list[bytes], concurrency: int
+) -> tuple[list[float], dict[str, int], float]:
     latencies: list[float] = []
     outcomes: dict[str, int] = {}
     shares = [bodies[i::concurrency] for i in range(concurrency)]
