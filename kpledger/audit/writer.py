@@ -84,9 +84,14 @@ class WriterProcess:
         self._send(db_url)
 
     def _send(self, message: Any) -> None:
+        """Pickle first, then hand the bytes to the kernel in one ``os.write`` loop.
+        Pickling into the pipe would write it 64 KiB at a time, giving up the GIL and
+        waiting to take it back from the decoding thread after every piece (a convoy
+        that cost more than the writing itself); one blocking write gives it up once."""
+        view = memoryview(pickle.dumps(message, protocol=_PROTOCOL))
         try:
-            pickle.dump(message, self._to_child, protocol=_PROTOCOL)
-            self._to_child.flush()
+            while view:
+                view = view[os.write(self._to_child.fileno(), view) :]
         except BrokenPipeError:
             raise self._died() from None
 
