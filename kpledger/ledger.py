@@ -68,7 +68,6 @@ GAS = {
 #: Transactions per JSON-RPC batch on the pipelined write path (``anchor_many``,
 #: ``issue_many``): large enough that a round trip is cheap per transaction, small
 #: enough that the node starts executing while the client signs the next chunk.
-PIPELINE_CHUNK = 200
 
 _TRANSITION_STATUS = {
     "CertificateRequested": CertificateStatus.REQUESTED,
@@ -378,31 +377,18 @@ class Ledger:
         """Issue many certificates pipelined (see :meth:`anchor_many`)."""
         encode = self.ledger_abi.fn("issue").encode
         ledger, gas = self.deployment.ledger, GAS["issue"]
-        return self._pipelined([Call(ledger, encode([t.as_tuple(), _address(e)]), gas) for t, e in items])
+        calls = [Call(ledger, encode([t.as_tuple(), _address(e)]), gas) for t, e in items]
+        return self.transactor.send_many(calls)
 
     def anchor_many(self, items: Sequence[ChainTerms]) -> list[Receipt]:
         """Anchor many certificates pipelined: explicit gas limits (nothing is simulated),
-        consecutive local nonces, chunks of :data:`PIPELINE_CHUNK` signed and sent as
+        consecutive local nonces, chunks of ``Transactor.SEND_CHUNK`` signed and sent as
         JSON-RPC batches without waiting for the node to mine them, then every receipt
         awaited in bulk. A failure is decoded from its receipt and raised once all are
         mined; calls sent before a refused chunk stay sent."""
         encode = self.ledger_abi.fn("anchor").encode
         ledger, gas = self.deployment.ledger, GAS["anchor"]
-        return self._pipelined([Call(ledger, encode([t.as_tuple()]), gas) for t in items])
-
-    def _pipelined(self, calls: Sequence[Call]) -> list[Receipt]:
-        """Send ``calls`` chunk by chunk without awaiting any receipt (the node starts on
-        chunk k while chunk k + 1 is signed), then await all receipts in bulk."""
-        transactor = self.transactor
-        chunks = [calls[at : at + PIPELINE_CHUNK] for at in range(0, len(calls), PIPELINE_CHUNK)]
-        hashes: list[bytes] = []
-        for chunk in chunks:
-            hashes += transactor.submit_many(chunk)
-        receipts = transactor.wait_many(hashes)
-        for call, receipt in zip(calls, receipts, strict=True):
-            if receipt.status != 1:
-                raise transactor._explain_failure(call, receipt)
-        return receipts
+        return self.transactor.send_many([Call(ledger, encode([t.as_tuple()]), gas) for t in items])
 
     # ------------------------------------------------------------------ reads
 

@@ -124,6 +124,7 @@ class Transactor:
 
     GAS_MARGIN = 1.25
     SEND_ATTEMPTS = 3
+    SEND_CHUNK = 200
     PRUNE_EVERY = 60.0
     RESEND_CHUNK = 64
 
@@ -195,9 +196,13 @@ class Transactor:
         return self.send_many([call])[0]
 
     def send_many(self, calls: Sequence[Call]) -> list[Receipt]:
-        """Sign every call with consecutive nonces, send them in one batch, await all
-        receipts. Raises the first failure (decoded) after all receipts are in."""
-        hashes = self.submit_many(calls)
+        """Sign every call with consecutive nonces and send them in JSON-RPC batches of
+        :attr:`SEND_CHUNK` without waiting (the node works on one batch while the next is
+        signed), then await all receipts in bulk. Raises the first failure (decoded) after
+        all receipts are in; calls sent before a refused batch stay sent."""
+        hashes: list[bytes] = []
+        for at in range(0, len(calls), self.SEND_CHUNK):
+            hashes += self.submit_many(calls[at : at + self.SEND_CHUNK])
         receipts = self.wait_many(hashes)
         for call, receipt in zip(calls, receipts, strict=True):
             if receipt.status != 1:
