@@ -61,6 +61,7 @@ def test_quick_bench_produces_every_row_and_only_its_own_docs_section(tmp_path: 
         "verify through the library, one at a time",
         "verify through the library, verify_many",
         "verify through the API (2 workers, 8 connections)",
+        "verify_many while the node makes a block every 0.2 s",
     ]
     for row in report.rows:
         assert row.certificates > 0 and row.wall > 0 and row.rate > 0, row

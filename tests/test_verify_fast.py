@@ -27,7 +27,18 @@ def issued(world: World, **options: int) -> bytes:
     return terms.document_hash
 
 
-def test_bulk_verification_equals_one_by_one(world: World) -> None:
+@pytest.mark.parametrize(
+    ("log_queries", "multicall_reads"),
+    [(256, 200), (2, 3), (1, 1)],
+    ids=["defaults", "merged-ranges-small-chunks", "one-range-one-read"],
+)
+def test_bulk_verification_equals_one_by_one(
+    world: World, monkeypatch: pytest.MonkeyPatch, log_queries: int, multicall_reads: int
+) -> None:
+    """Whatever the chunking of the record reads and however the log queries' blocks
+    are merged into ranges, bulk answers equal single ones."""
+    monkeypatch.setattr("kpledger.ledger.LOG_QUERIES", log_queries)
+    monkeypatch.setattr("kpledger.ledger.MULTICALL_READS", multicall_reads)
     plain, received, voided, old = (issued(world) for _ in range(4))
     world.ae_auth.confirm_receipt(received)
     world.bw_auth.void(voided, "wrong parcel count")

@@ -12,7 +12,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kpledger.chain import artifacts
-from kpledger.chain.records import ViewDecodeError, checksum, decode_certificate_view
+from kpledger.chain.records import (
+    ViewDecodeError,
+    checksum,
+    decode_bytes_array,
+    decode_certificate_view,
+    encode_bytes_array,
+)
 from kpledger.ledger import record_from_view
 from kpledger.types import CertificateStatus
 from tests.conftest import World
@@ -134,3 +140,52 @@ def test_what_the_contract_returns_decodes_alike(world: World) -> None:
     record = world.gov.certificate(terms.document_hash)
     assert record is not None and record.status is CertificateStatus.RECEIVED
     assert record.exporter == world.bw_exporter.address == checksum(world.bw_exporter.address.lower())
+
+
+@given(st.lists(st.binary(max_size=100), max_size=12))
+def test_the_bytes_array_coders_equal_eth_abi(items: list[bytes]) -> None:
+    data = abi_encode(["bytes[]"], [items])
+    assert encode_bytes_array(items) == data
+    assert decode_bytes_array(data, len(items)) == list(abi_decode(["bytes[]"], data)[0])
+
+
+@settings(max_examples=300)
+@given(st.lists(st.binary(max_size=70), min_size=1, max_size=6), st.data())
+def test_corrupted_bytes_arrays_are_refused_as_eth_abi_refuses_them(items: list[bytes], data: Any) -> None:
+    raw = bytearray(abi_encode(["bytes[]"], [items]))
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
+        at = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+        raw[at] = data.draw(st.integers(min_value=0, max_value=255))
+    try:
+        (expected,) = abi_decode(["bytes[]"], bytes(raw))
+    except Exception:
+        with pytest.raises(ViewDecodeError):
+            decode_bytes_array(bytes(raw), len(items))
+        return
+    if len(expected) != len(items):
+        with pytest.raises(ViewDecodeError, match="results for"):
+            decode_bytes_array(bytes(raw), len(items))
+        return
+    assert decode_bytes_array(bytes(raw), len(items)) == list(expected)
+
+
+def test_many_records_in_one_multicall_equal_single_reads(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``certificates`` reads through the ledger's multicall: same records, in order, with
+    unknown hashes as None, and chunking does not reorder them."""
+    issued = [world.terms() for _ in range(3)]
+    for terms in issued:
+        world.bw_auth.issue(terms, world.bw_exporter.address)
+    world.ae_auth.confirm_receipt(issued[1].document_hash)
+    hashes = [issued[0].document_hash, b"\x42" * 32, issued[1].document_hash, issued[2].document_hash]
+    singles = [world.gov.certificate(h) for h in hashes]
+    assert singles[1] is None and all(r is not None for i, r in enumerate(singles) if i != 1)
+
+    def no_batches(*_: Any) -> None:
+        raise AssertionError("records were read one by one, not in one multicall")
+
+    monkeypatch.setattr(world.gov.rpc, "batch", no_batches)
+    assert world.gov.certificates(hashes) == singles
+    monkeypatch.setattr("kpledger.ledger.MULTICALL_READS", 3)
+    assert world.gov.certificates(hashes) == singles

@@ -1,0 +1,107 @@
+"""The events' word-slicing decoder equals eth_abi: on generated values of every event
+of both contracts, on corrupted data (both refuse, or both give the same values), and
+on types it leaves to eth_abi."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kpledger.chain import artifacts
+from kpledger.chain.abi import AbiEvent
+
+EVENTS = [
+    event
+    for contract in ("ParticipantRegistry", "CertificateLedger")
+    for event in artifacts.interface(contract).events.values()
+]
+
+
+def values_of(kind: str) -> st.SearchStrategy[Any]:
+    if kind == "address":
+        return st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+    if kind == "bool":
+        return st.booleans()
+    if kind == "string":
+        return st.text(max_size=80)
+    if kind == "bytes":
+        return st.binary(max_size=80)
+    if kind.startswith("uint"):
+        return st.integers(min_value=0, max_value=2 ** int(kind[4:]) - 1)
+    if kind.startswith("int"):
+        bits = int(kind[3:])
+        return st.integers(min_value=-(2 ** (bits - 1)), max_value=2 ** (bits - 1) - 1)
+    size = int(kind[5:])
+    return st.binary(min_size=size, max_size=size)
+
+
+def reference(event: AbiEvent, topics: list[bytes], data: bytes) -> dict[str, Any]:
+    """What eth_abi gives, field by field."""
+    out = {
+        name: abi_decode([kind], topic)[0]
+        for (name, kind), topic in zip(event.indexed, topics[1:], strict=True)
+    }
+    out.update(zip([n for n, _ in event.data], abi_decode([k for _, k in event.data], data), strict=True))
+    return out
+
+
+@st.composite
+def logs(draw: st.DrawFn) -> tuple[AbiEvent, list[bytes], bytes]:
+    event = draw(st.sampled_from(EVENTS))
+    indexed = [draw(values_of(kind)) for _, kind in event.indexed]
+    data = [draw(values_of(kind)) for _, kind in event.data]
+    topics = [event.topic] + [abi_encode([k], [v]) for (_, k), v in zip(event.indexed, indexed, strict=True)]
+    return event, topics, abi_encode([k for _, k in event.data], data)
+
+
+def test_every_event_of_the_contracts_takes_the_fast_path() -> None:
+    assert EVENTS and all(event._fast is not None for event in EVENTS)
+
+
+@settings(max_examples=400)
+@given(logs())
+def test_the_fast_decoder_equals_eth_abi(log: tuple[AbiEvent, list[bytes], bytes]) -> None:
+    event, topics, data = log
+    assert event.decode(topics, data) == reference(event, topics, data)
+
+
+@settings(max_examples=600)
+@given(logs(), st.data())
+def test_corrupted_logs_decode_as_eth_abi_decodes_them(
+    log: tuple[AbiEvent, list[bytes], bytes], draw: Any
+) -> None:
+    event, topics, data = log
+    raw = bytearray(data)
+    topics = list(topics)
+    for _ in range(draw.draw(st.integers(min_value=1, max_value=3))):
+        if topics[1:] and draw.draw(st.booleans()):
+            i = draw.draw(st.integers(min_value=1, max_value=len(topics) - 1))
+            word = bytearray(topics[i])
+            word[draw.draw(st.integers(min_value=0, max_value=31))] = draw.draw(st.integers(0, 255))
+            topics[i] = bytes(word)
+        elif raw:
+            raw[draw.draw(st.integers(min_value=0, max_value=len(raw) - 1))] = draw.draw(st.integers(0, 255))
+    cut = draw.draw(st.sampled_from([None, -1, -32, 1]))
+    if cut is not None:
+        raw = raw[:cut] if cut < 0 else raw + b"\0" * 32
+    try:
+        expected = reference(event, topics, bytes(raw))
+    except Exception:  # eth_abi's decoding errors
+        with pytest.raises(Exception):  # noqa: B017 - whatever eth_abi raises, both refuse
+            event.decode(topics, bytes(raw))
+        return
+    assert event.decode(topics, bytes(raw)) == expected
+
+
+def test_types_it_does_not_slice_go_to_eth_abi() -> None:
+    signed = AbiEvent("Signed", b"\0" * 32, (), (("delta", "int64"), ("note", "string")))
+    listed = AbiEvent("Listed", b"\0" * 32, (), (("items", "uint256[]"),))
+    assert signed._fast is None and listed._fast is None
+    data = abi_encode(["int64", "string"], [-5, "x"])
+    assert signed.decode([b"\0" * 32], data) == {"delta": -5, "note": "x"}
+    assert listed.decode([b"\0" * 32], abi_encode(["uint256[]"], [[1, 2]])) == {"items": (1, 2)}
