@@ -50,7 +50,7 @@ CertificateRef = bytes | str
 
 ZERO_HASH = b"\0" * 32
 MULTICALL_READS = 200
-"""Records read in one ``multicall`` ``eth_call`` (~2.5 million gas of views, far below
+"""Records read in one ``multicall`` ``eth_call`` (~3.4 million gas of views, far below
 the call gas caps nodes apply)."""
 LOG_QUERIES = 256
 """Most ``eth_getLogs`` requests in one batch of timeline reads."""

@@ -1,4 +1,5 @@
-"""``scripts/bench.py --quick`` runs end to end, so the throughput benchmark cannot rot.
+"""``scripts/bench.py --quick`` and a small ``scripts/bench_api.py`` run end to end, so the
+benchmarks cannot rot.
 
 Speeds depend on the machine and are not asserted; what is asserted is that every stage
 ran (a row each, with sane numbers), the targets were evaluated, and only the script's
@@ -8,6 +9,7 @@ own section of the Markdown file was replaced.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -22,12 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.anvil
 
 
-def _bench_module() -> ModuleType:
+def _bench_module(name: str = "bench") -> ModuleType:
     try:
         find_anvil()
     except NodeBinaryMissing as exc:
         pytest.skip(f"anvil missing: {exc}")
-    spec = importlib.util.spec_from_file_location("kpledger_bench_script", ROOT / "scripts" / "bench.py")
+    spec = importlib.util.spec_from_file_location(f"kpledger_{name}_script", ROOT / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name
@@ -88,3 +90,17 @@ def test_quick_bench_produces_every_row_and_only_its_own_docs_section(tmp_path: 
     assert text.index("kept above") < text.index(bench.SECTION) < text.index("## Audit replay")
     assert "| kpledger anchor_many, 1 sender | 100 |" in text
     assert "Quick run" in text
+
+
+@pytest.mark.parametrize("block_time", ["0", "1"], ids=["block-per-write", "empty-blocks"])
+def test_the_api_benchmark_loads_the_verify_route(
+    capsys: pytest.CaptureFixture[str], block_time: str
+) -> None:
+    bench_api = _bench_module("bench_api")
+    arguments = ["--certificates", "60", "--requests", "200", "--warmup", "20", "--concurrency", "4"]
+    assert bench_api.main([*arguments, "--workers", "1", "--block-time", block_time, "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["requests"] == 200 and figures["certificates"] == 60
+    assert set(figures["outcomes"]) <= {"VALID", "NOT_ANCHORED"} and figures["outcomes"]["VALID"] > 100
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+    assert figures["block_time"] == (None if block_time == "0" else 1.0)
