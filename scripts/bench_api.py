@@ -7,7 +7,11 @@ connections, one request in flight per connection) posting ``{"hash": …}``.
     python scripts/bench_api.py --workers 1 --concurrency 8
     python scripts/bench_api.py --state-dir .bench    # keep the seeded chain for the next run
 
-Prints requests/s and latency percentiles (and ``--json`` for a machine-readable line).
+Two measurements: first a closed loop (``--concurrency`` connections, each sending its next
+request when the last is answered: the most the API answers), then an open loop of
+``--rate`` requests/s whatever the answers do (latency counted from each request's due time,
+so a stall shows in full: the latency a steady stream of verifications sees). Prints
+requests/s and latency percentiles of both (and ``--json`` for a machine-readable line).
 The mix is 90 % anchored certificates (a fifth of them with a confirmed receipt, so two
 timeline entries) and 10 % unknown hashes, each hash drawn at random. Everything runs on
 this machine: the node, the API and the load generator share its cores.
@@ -37,7 +41,15 @@ from kpledger.ledger import GAS, Ledger  # noqa: E402
 from kpledger.types import ChainTerms  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchkit import await_warm, cpu_seconds, percentile, process_tree, run_load, start_api  # noqa: E402
+from benchkit import (  # noqa: E402
+    await_warm,
+    cpu_seconds,
+    percentile,
+    process_tree,
+    run_load,
+    run_paced,
+    start_api,
+)
 
 DAY = 86_400
 ROUTES = (("BW", "AE"), ("AE", "BE"), ("BE", "BW"), ("RU", "AE"), ("CA", "BE"))
@@ -153,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=2_000,
+        help="then a steady stream of this many requests/s (open loop; 0: skip)",
+    )
+    parser.add_argument("--paced-connections", type=int, default=16, help="connections for --rate")
+    parser.add_argument(
         "--block-time",
         type=float,
         default=0.0,
@@ -211,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             port, bodies_for(hashes, args.requests, rnd), args.concurrency
         )
         after = (cpu_seconds(api_pids), cpu_seconds(node_pids), time.process_time())
+        if args.rate:
+            paced, paced_outcomes, paced_elapsed = run_paced(
+                port, bodies_for(hashes, args.requests, rnd), args.rate, args.paced_connections
+            )
     finally:
         if api is not None:
             api.terminate()
@@ -241,6 +264,18 @@ def main(argv: list[str] | None = None) -> int:
         },
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
+    if args.rate:
+        paced.sort()
+        figures["paced"] = {
+            "rate": args.rate,
+            "connections": args.paced_connections,
+            "achieved_per_second": round(len(paced) / paced_elapsed, 1),
+            "p50_ms": round(percentile(paced, 0.50) * 1000, 2),
+            "p90_ms": round(percentile(paced, 0.90) * 1000, 2),
+            "p99_ms": round(percentile(paced, 0.99) * 1000, 2),
+            "max_ms": round(paced[-1] * 1000, 2),
+            "outcomes": paced_outcomes,
+        }
     print(
         f"{figures['requests']:,} verifications, {args.concurrency} connections, {args.workers} worker(s):"
         f" {figures['requests_per_second']:,.0f} requests/s;"
@@ -251,9 +286,18 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"CPU per request: API {cpu['api']} ms, node {cpu['node']} ms,"
         f" load generator {cpu['load_generator']} ms"
-        f" (ceiling on {os.cpu_count()} cores: {os.cpu_count() * 1000 / sum(cpu.values()):,.0f} requests/s);"
+        f" (ceiling on {os.cpu_count()} cores: {(os.cpu_count() or 1) * 1000 / sum(cpu.values()):,.0f} requests/s);"
         f" load average {figures['load_average_1min']}"
     )
+    if args.rate:
+        steady = figures["paced"]
+        print(
+            f"steady {args.rate:,.0f} requests/s on {args.paced_connections} connections (open loop, latency"
+            f" from each request's due time): {steady['achieved_per_second']:,.0f} requests/s answered;"
+            f" latency p50 {steady['p50_ms']} ms, p90 {steady['p90_ms']} ms, p99 {steady['p99_ms']} ms,"
+            f" max {steady['max_ms']} ms"
+        )
+        outcomes = {k: outcomes.get(k, 0) + paced_outcomes.get(k, 0) for k in {*outcomes, *paced_outcomes}}
     if args.json:
         print(json.dumps(figures))
     failed = sum(v for k, v in outcomes.items() if k.startswith("HTTP"))

@@ -76,35 +76,41 @@ def await_warm(port: int, timeout: float = 300) -> float:
 # ---------------------------------------------------------------------- load
 
 
+async def _verify(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes, outcomes: dict[str, int]
+) -> None:
+    """One ``POST /v1/verify`` on a kept-alive connection; its outcome is counted."""
+    writer.write(
+        b"POST /v1/verify HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    payload = await reader.readexactly(length)
+    status = head[9:12].decode()
+    if status != "200":
+        key = f"HTTP {status}"
+    elif b'"verdict":"VALID"' in payload:
+        key = "VALID"
+    elif b'"code":"NOT_ANCHORED"' in payload:
+        key = "NOT_ANCHORED"
+    else:
+        key = "other"
+    outcomes[key] = outcomes.get(key, 0) + 1
+
+
 async def one_connection(
     port: int, bodies: list[bytes], latencies: list[float], outcomes: dict[str, int]
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         for body in bodies:
-            request = (
-                b"POST /v1/verify HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-            )
             started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            payload = await reader.readexactly(length)
+            await _verify(reader, writer, body, outcomes)
             latencies.append(time.perf_counter() - started)
-            status = head[9:12].decode()
-            if status != "200":
-                key = f"HTTP {status}"
-            elif b'"verdict":"VALID"' in payload:
-                key = "VALID"
-            elif b'"code":"NOT_ANCHORED"' in payload:
-                key = "NOT_ANCHORED"
-            else:
-                key = "other"
-            outcomes[key] = outcomes.get(key, 0) + 1
     finally:
         writer.close()
 
@@ -124,6 +130,48 @@ async def _load(
     shares = [bodies[i::concurrency] for i in range(concurrency)]
     started = time.perf_counter()
     await asyncio.gather(*(one_connection(port, share, latencies, outcomes) for share in shares))
+    return latencies, outcomes, time.perf_counter() - started
+
+
+def run_paced(
+    port: int, bodies: list[bytes], rate: float, connections: int
+) -> tuple[list[float], dict[str, int], float]:
+    """Open-loop load: request i is due at ``i / rate`` seconds, whatever the answers before
+    it did, and its latency counts from when it was due, not from when a connection was
+    free to send it. A closed loop (:func:`run_load`) slows down with the server and so
+    hides its stalls ("coordinated omission"); this measures the latency a steady stream
+    of ``rate`` requests per second sees. Returns (latencies, outcomes, seconds)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _paced(port, bodies, rate, connections)).result()
+
+
+async def _paced(
+    port: int, bodies: list[bytes], rate: float, connections: int
+) -> tuple[list[float], dict[str, int], float]:
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    due: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+    streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(connections)]
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (item := await due.get()) is not None:
+            await _verify(reader, writer, item[1], outcomes)
+            latencies.append(time.perf_counter() - item[0])
+
+    workers = [asyncio.create_task(connection(*stream)) for stream in streams]
+    started = time.perf_counter()
+    sent = 0
+    while sent < len(bodies):  # release every request that is due, then sleep ~1 ms
+        now = time.perf_counter()
+        while sent < len(bodies) and started + sent / rate <= now:
+            due.put_nowait((started + sent / rate, bodies[sent]))
+            sent += 1
+        await asyncio.sleep(0.001)
+    for _ in workers:
+        due.put_nowait(None)
+    await asyncio.gather(*workers)
+    for _, writer in streams:
+        writer.close()
     return latencies, outcomes, time.perf_counter() - started
 
 

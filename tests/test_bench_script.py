@@ -104,3 +104,6 @@ def test_the_api_benchmark_loads_the_verify_route(
     assert set(figures["outcomes"]) <= {"VALID", "NOT_ANCHORED"} and figures["outcomes"]["VALID"] > 100
     assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
     assert figures["block_time"] == (None if block_time == "0" else 1.0)
+    steady = figures["paced"]  # then 200 requests paced at 2,000/s
+    assert sum(steady["outcomes"].values()) == 200 and set(steady["outcomes"]) <= {"VALID", "NOT_ANCHORED"}
+    assert 0 < steady["p50_ms"] <= steady["p99_ms"] <= steady["max_ms"]
