@@ -283,10 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         f" max {figures['max_ms']} ms; outcomes {outcomes}"
     )
     cpu = figures["cpu_ms_per_request"]
+    cores = os.cpu_count() or 1
     print(
         f"CPU per request: API {cpu['api']} ms, node {cpu['node']} ms,"
         f" load generator {cpu['load_generator']} ms"
-        f" (ceiling on {os.cpu_count()} cores: {(os.cpu_count() or 1) * 1000 / sum(cpu.values()):,.0f} requests/s);"
+        f" (ceiling on {cores} cores: {cores * 1000 / sum(cpu.values()):,.0f} requests/s);"
         f" load average {figures['load_average_1min']}"
     )
     if args.rate:

@@ -43,8 +43,9 @@ def code_text(raw: bytes) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _code_word(word: str) -> Value:
-    return code_text(bytes.fromhex(word[:4]))
+def _code_word(digits: str) -> Value:
+    """A ``bytes2`` code from its four hex digits (few distinct ones: cached)."""
+    return code_text(bytes.fromhex(digits))
 
 
 _ELEMENTARY = re.compile(r"(u?int|bytes)(\d*)|address|bool")
@@ -68,7 +69,7 @@ def _word_decoder(kind: str) -> Callable[[str], Value] | None:
     if kind == "bytes32":
         return lambda w: "0x" + w
     if kind == "bytes2":
-        return _code_word
+        return lambda w: _code_word(w[:4])
     if kind.startswith("bytes"):
         size = int(kind[5:])
         return lambda w: "0x" + w[: 2 * size]
@@ -90,23 +91,36 @@ def normalise(kind: str, value: Any) -> Value:
     raise TypeError(f"no JSON form for {kind} values")
 
 
-def _expression(kind: str, word: str) -> str | None:
-    """Python source decoding ``word`` (source of a 64-digit lower-case hex string)."""
+def _expression(kind: str, text: str, start: int) -> str | None:
+    """Python source decoding the 64-digit word at ``text[start:start + 64]`` (``text``
+    is the source of a lower-case hex string), or None if ``kind`` is not a static
+    elementary type. Slices the text in place: no copy of the word or of the data."""
     if _ELEMENTARY.fullmatch(kind) is None or kind == "bytes":
         return None
+    end = start + 64
     if kind == "address":
-        return f'"0x" + {word}[24:]'
+        return f'"0x" + {text}[{start + 24}:{end}]'
     if kind == "bool":
-        return f"int({word}, 16) != 0"
+        return f"int({text}[{start}:{end}], 16) != 0"
     if kind.startswith("uint"):
-        return f"int({word}, 16)"
+        return f"int({text}[{start}:{end}], 16)"
     if kind.startswith("int"):
-        return f"_signed({word})"
+        return f"_signed({text}[{start}:{end}])"
     if kind == "bytes32":
-        return f'"0x" + {word}'
+        return f'"0x" + {text}[{start}:{end}]'
     if kind == "bytes2":
-        return f"_code_word({word})"
-    return f'"0x" + {word}[: {2 * int(kind[5:])}]'
+        return f"_code_word({text}[{start}:{start + 4}])"
+    return f'"0x" + {text}[{start}:{start + 2 * int(kind[5:])}]'
+
+
+def _topic_expression(kind: str, index: int) -> str:
+    """Python source of topic ``index``'s value. A ``bytes32`` topic is already in the
+    index's form (``0x`` + lower-case hex), as is the keccak hash that stands for an
+    indexed dynamic value."""
+    topic = f"topics[{index}]"
+    if kind == "bytes32":
+        return topic
+    return _expression(kind, topic, 2) or topic
 
 
 def _signed(word: str) -> int:
@@ -114,36 +128,37 @@ def _signed(word: str) -> int:
     return int(word, 16) - (1 << 256) if word[0] in "89abcdef" else int(word, 16)
 
 
-def _dynamic(body: str, word: str, name: str) -> str:
-    start = 2 * int(word, 16)
-    length = 2 * int(body[start : start + 64] or "0", 16)
-    raw = body[start + 64 : start + 64 + length]
-    if len(raw) != length or start + 64 > len(body):
+def _dynamic(data: str, word: str, name: str) -> str:
+    """The hex digits of a ``string``/``bytes`` value whose offset word is ``word``
+    (``data`` starts with ``0x``; the offset counts from the byte after it)."""
+    start = 2 + 2 * int(word, 16)
+    length = 2 * int(data[start : start + 64] or "0", 16)
+    raw = data[start + 64 : start + 64 + length]
+    if len(raw) != length or start + 64 > len(data):
         raise ValueError(f"{name} runs past the data")
     return raw
 
 
-def _text(body: str, word: str, name: str) -> str:
-    return bytes.fromhex(_dynamic(body, word, name)).decode("utf-8", "replace")
+def _text(data: str, word: str, name: str) -> str:
+    return bytes.fromhex(_dynamic(data, word, name)).decode("utf-8", "replace")
 
 
 def _compile(indexed: tuple[tuple[str, str], ...], data: tuple[tuple[str, str], ...]) -> Callable[..., Args]:
     """One function per event: a dict display of slices and ``int(..., 16)`` calls,
     generated once from the ABI (an indexed dynamic value is only its keccak hash)."""
-    items = []
-    for i, (name, kind) in enumerate(indexed, start=1):
-        items.append(f"{name!r}: {_expression(kind, f'topics[{i}][2:]') or f'topics[{i}]'}")
+    items = [f"{name!r}: {_topic_expression(kind, i)}" for i, (name, kind) in enumerate(indexed, start=1)]
     for slot, (name, kind) in enumerate(data):
-        word = f"body[{64 * slot}:{64 * slot + 64}]"
+        start = 2 + 64 * slot
+        word = f"data[{start}:{start + 64}]"
         if kind == "string":
-            items.append(f"{name!r}: _text(body, {word}, {name!r})")
+            items.append(f"{name!r}: _text(data, {word}, {name!r})")
         elif kind == "bytes":
-            items.append(f'{name!r}: "0x" + _dynamic(body, {word}, {name!r})')
+            items.append(f'{name!r}: "0x" + _dynamic(data, {word}, {name!r})')
         else:
-            expression = _expression(kind, word)
+            expression = _expression(kind, "data", start)
             assert expression is not None, kind
             items.append(f"{name!r}: {expression}")
-    source = "def decode(topics, body):\n    return {" + ", ".join(items) + "}\n"
+    source = "def decode(topics, data):\n    return {" + ", ".join(items) + "}\n"
     namespace: dict[str, Any] = {
         "_code_word": _code_word,
         "_signed": _signed,
@@ -176,11 +191,10 @@ class EventSpec:
         if len(topics) != len(self.indexed) + 1:
             raise ValueError(f"{self.name}: {len(topics)} topics, expected {len(self.indexed) + 1}")
         if self._decode is not None:
-            body = data[2:]
-            if len(body) < 64 * len(self.data):
+            if len(data) < 2 + 64 * len(self.data):
                 raise ValueError(f"{self.name}: data too short")
             try:
-                return self._decode(topics, body)
+                return self._decode(topics, data)
             except ValueError as exc:
                 raise ValueError(f"{self.name}: {exc}") from None
         args: Args = {}

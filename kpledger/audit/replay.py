@@ -32,10 +32,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from kpledger.audit.decode import EventDecoder
+from kpledger.audit.decode import EventDecoder, EventSpec
 from kpledger.audit.fold import Event, Folder
 from kpledger.audit.schema import DEFAULT_DB_URL, create_indexes, drop_indexes, engine_for
-from kpledger.audit.source import ChainSource, Header, RawLog, is_range_error, open_source
+from kpledger.audit.source import ChainSource, Header, is_range_error, open_source
 from kpledger.audit.store import Checkpoint, IndexStore
 from kpledger.audit.writer import WriterProcess, available
 from kpledger.chain import artifacts
@@ -45,8 +45,9 @@ from kpledger.errors import ChainError, ConfigurationError, ConnectionFailed
 REORG_SCAN = 128
 PREFETCH = 2
 PROCESS_AFTER = 10_000
-"""Events a run writes itself before ``writer="auto"`` hands the rest to a child process
-(starting one costs half a second of CPU: worth it for long replays only)."""
+"""Events a run must reach before ``writer="auto"`` hands its chunks to a child process,
+from the chunk that reaches it on (starting one costs half a second of CPU: worth it for
+long replays only)."""
 WRITERS = ("auto", "thread", "process")
 _DONE = object()
 
@@ -178,8 +179,12 @@ def _process_url(engine: Engine, mode: str) -> str | None:
 class _ChunkSink:
     """Where the writer thread puts chunks: the index directly, or a child process
     (:mod:`kpledger.audit.writer`) from the start (``process``) or once a run has shown
-    itself long (``auto``: after :data:`PROCESS_AFTER` events, as soon as the child is
-    ready). One chunk at a time either way, in chain order."""
+    itself long (``auto``: from the chunk that brings it to :data:`PROCESS_AFTER` events
+    on). One chunk at a time either way, in chain order.
+
+    The writer thread waits for a child that is still starting rather than writing the
+    chunk itself: the decoding goes on meanwhile, whereas a chunk written here would take
+    its CPU from the decoding (the process's threads share one interpreter lock)."""
 
     def __init__(self, store: IndexStore, mode: str) -> None:
         self.store = store
@@ -193,7 +198,7 @@ class _ChunkSink:
         wanted = self.mode == "process" or self.seen >= PROCESS_AFTER
         if self.url is not None and self.process is None and wanted:
             self.process = WriterProcess(self.url)
-        if self.process is not None and (self.mode == "process" or self.process.ready()):
+        if self.process is not None:
             self.process.write(rows, previous, checkpoint)
         else:
             self.store.write(rows, previous, checkpoint)
@@ -233,12 +238,13 @@ class ReplayEngine:
         self.on_chunk = on_chunk
         self.stop = stop
         self.contracts = {deployment.registry.lower(): "registry", deployment.ledger.lower(): "ledger"}
+        # Address -> topic 0 -> event: two lookups of strings per log, no key to build.
+        self._specs: dict[str, dict[str, EventSpec]] = {address: {} for address in self.contracts}
+        for (contract, topic), spec in self.decoder.specs.items():
+            for address, label in self.contracts.items():
+                if label == contract:
+                    self._specs[address][topic] = spec
         self.checkpoint = self.store.bind(deployment)
-
-    @property
-    def writes_from_a_process(self) -> bool:
-        """Whether long runs hand their chunks to a writer process (see ``writer``)."""
-        return _process_url(self.store.engine, self.writer) is not None
 
     def target(self, head: int, to_block: int | None = None) -> int:
         """The newest block this run may index."""
@@ -317,10 +323,9 @@ class ReplayEngine:
         writer.start()
         chunks = self._chunks(self.checkpoint.block + 1, target)
         try:
-            for start, end, logs, headers in chunks:
+            for start, end, events, headers in chunks:
                 if failure or (self.stop is not None and self.stop.is_set()):
                     break
-                events = self._events(logs, headers)
                 rows = folder.fold(events)
                 for number, header in headers.items():
                     rows.blocks[number] = {
@@ -337,9 +342,9 @@ class ReplayEngine:
         if failure:
             raise failure[0]
 
-    def _chunks(self, start: int, target: int) -> Generator[tuple[int, int, list[RawLog], dict[int, Header]]]:
-        """Chunks of logs with their block headers, read one chunk ahead on a thread so
-        the node works (and the network waits) while the previous chunk is written."""
+    def _chunks(self, start: int, target: int) -> Generator[tuple[int, int, list[Event], dict[int, Header]]]:
+        """Chunks of decoded events with their block headers, read and decoded one chunk
+        ahead on a thread so the node works (and the network waits) meanwhile."""
         ahead: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
         stop = threading.Event()
 
@@ -358,13 +363,13 @@ class ReplayEngine:
                 while first <= target and not stop.is_set():
                     last = min(target, first + self.sizer.blocks - 1)
                     try:
-                        logs = self.source.logs(first, last, list(self.contracts))
+                        logs = self.source.log_entries(first, last, list(self.contracts))
                     except ChainError as exc:
                         if is_range_error(exc) and self.sizer.refused(last - first + 1):
                             continue
                         raise
                     self.sizer.observed(last - first + 1, len(logs))
-                    if not put((first, last, logs, self._headers(logs, last))):
+                    if not put((first, last, *self._decode(logs, last))):
                         return
                     first = last + 1
                 put(_DONE)
@@ -385,50 +390,75 @@ class ReplayEngine:
             stop.set()
             reader.join()
 
-    def _headers(self, logs: list[RawLog], end: int) -> dict[int, Header]:
-        """Hash and time of every block with logs, and of the chunk's last block."""
-        known: dict[int, Header] = {}
-        missing: set[int] = {end}
+    def _decode(self, logs: list[dict[str, Any]], end: int) -> tuple[list[Event], dict[int, Header]]:
+        """The events of a chunk's logs (JSON-RPC objects, see
+        :meth:`ChainSource.log_entries`), in chain order, and the header of every block
+        with logs and of the chunk's last block ``end``.
+
+        Two passes over the logs: the first reads each block's header where its logs
+        begin (nodes that leave the time out of logs are asked for it, in one batch);
+        the second decodes. Both look at a log's block number only where its block hash
+        changes: logs come grouped by block."""
+        headers = self._block_headers(logs, end)
+        events: list[Event] = []
+        add = events.append
+        specs = self._specs.get
+        block_hash, number, stamp = "", 0, 0
+        previous, ordered = (-1, -1, -1), True
         for log in logs:
-            if log.block_timestamp is None:
-                missing.add(log.block_number)
-            elif log.block_number not in known:
-                known[log.block_number] = Header(log.block_number, log.block_hash, log.block_timestamp)
-        missing -= known.keys()
-        fetched = self.source.headers(missing)
-        for number, header in fetched.items():
+            if log["blockHash"] != block_hash:
+                block_hash = log["blockHash"]
+                number = int(log["blockNumber"], 16)
+                stamp = headers[number].timestamp
+            topics = log["topics"]
+            by_topic = specs(log["address"].lower())
+            spec = by_topic.get(topics[0]) if by_topic is not None and topics else None
+            if spec is None:
+                continue
+            position = (number, int(log["transactionIndex"], 16), int(log["logIndex"], 16))
+            ordered = ordered and previous < position
+            previous = position
+            add(
+                Event(
+                    *position,
+                    log["transactionHash"],
+                    block_hash,
+                    stamp,
+                    spec.contract,
+                    spec.name,
+                    spec.decode(topics, log["data"]),
+                )
+            )
+        if not ordered:  # nodes return chain order; sort if this one did not
+            events.sort(key=lambda event: event[:3])
+        return events, headers
+
+    def _block_headers(self, logs: list[dict[str, Any]], end: int) -> dict[int, Header]:
+        """Hash and time of every block with logs (from the logs, or asked of the node
+        if they leave the time out), and of the chunk's last block. Raises
+        :class:`ReorgDuringReplay` if the logs of one block disagree on its hash, or the
+        node's header on a block's hash."""
+        known: dict[int, Header] = {}
+        seen: list[tuple[int, str]] = []
+        block_hash = ""
+        for log in logs:
+            if log["blockHash"] == block_hash:
+                continue
+            block_hash = log["blockHash"]
+            number = int(log["blockNumber"], 16)
+            seen.append((number, block_hash))
+            stamp = log.get("blockTimestamp")
+            if stamp is not None and number not in known:
+                known[number] = Header(number, block_hash, int(stamp, 16))
+        missing = {number for number, _ in seen} | {end}
+        for number, header in self.source.headers(missing - known.keys()).items():
             if header is None:
                 raise ReorgDuringReplay(f"block {number} vanished while it was read")
             known[number] = header
-        for log in logs:
-            if known[log.block_number].hash != log.block_hash:
-                raise ReorgDuringReplay(f"block {log.block_number} changed while it was read")
+        for number, seen_hash in seen:
+            if known[number].hash != seen_hash:
+                raise ReorgDuringReplay(f"block {number} changed while it was read")
         return known
-
-    def _events(self, logs: list[RawLog], headers: dict[int, Header]) -> list[Event]:
-        out: list[Event] = []
-        spec_of = self.decoder.specs.get
-        for log in logs:
-            contract = self.contracts.get(log.address)
-            if contract is None or not log.topics:
-                continue
-            spec = spec_of((contract, log.topics[0]))
-            if spec is None:
-                continue
-            out.append(
-                Event(
-                    log.block_number,
-                    log.tx_index,
-                    log.log_index,
-                    log.tx_hash,
-                    log.block_hash,
-                    headers[log.block_number].timestamp,
-                    contract,
-                    spec.name,
-                    spec.decode(log.topics, log.data),
-                )
-            )
-        return out
 
     # ------------------------------------------------------------------ one pass
 
@@ -474,14 +504,15 @@ def replay(
     given. Re-running resumes after the checkpoint. With ``follow``, keeps polling every
     ``poll_interval`` seconds until ``stop`` is set (or ``max_polls`` passes), undoing
     reorgs deeper than the confirmation depth when it sees one. ``progress`` shows a
-    rich progress bar on stderr. ``bulk`` drops the secondary indexes during the run and
-    builds them once at the end (much faster for a long history written by a thread);
-    by default it is on for a first replay into an empty index written by a thread.
+    rich progress bar on stderr. ``bulk`` drops the indexes that are costly to keep up
+    to date (:data:`~kpledger.audit.schema.BULK_DEFERRED`) during the run and builds them
+    once at the end (much faster for a long history); by default it is on for a first
+    replay into an empty index.
     ``writer`` says who writes the index: ``thread`` (a thread of this process),
     ``process`` (a child process, so that SQLite works on another core than the
-    decoding) or ``auto`` (the thread, then a child process once the run has written
-    :data:`PROCESS_AFTER` events; the thread for an ``Engine`` given as ``db_url``,
-    which a child could not open the same way)."""
+    decoding) or ``auto`` (the thread, then a child process from the chunk that brings
+    the run to :data:`PROCESS_AFTER` events; the thread for an ``Engine`` given as
+    ``db_url``, which a child could not open the same way)."""
     source = open_source(target)
     record = _deployment(deployment)
     chain_id = source.chain_id()
@@ -508,9 +539,10 @@ def replay(
         confirmations=confirmations,
     )
     if bulk is None:
-        # A first replay builds the indexes once, at the end, unless a writer process
-        # keeps them up to date as it goes, on another core than the decoding.
-        bulk = replayer.checkpoint.block < record.block and not replayer.writes_from_a_process
+        # A first replay builds its costliest index once, at the end: sorting the column
+        # once costs a fifth of keeping the index up to date row by row (a random
+        # document hash lands anywhere in it), even on a writer process's own core.
+        bulk = replayer.checkpoint.block < record.block
     if bulk:
         drop_indexes(engine)
     bar = _ProgressBar() if progress else None

@@ -184,19 +184,22 @@ def _raw_log_json(entry: dict[str, Any]) -> RawLog:
     )
 
 
-def _raw_log(entry: Any) -> RawLog:
+def _json_log(entry: Any) -> dict[str, Any]:
+    """A log from web3 (``HexBytes``, ints) in JSON-RPC's hex text form."""
+    out = {
+        "blockNumber": hex(to_int(entry["blockNumber"])),
+        "blockHash": hex_text(entry["blockHash"]),
+        "transactionHash": hex_text(entry["transactionHash"]),
+        "transactionIndex": hex(to_int(entry["transactionIndex"])),
+        "logIndex": hex(to_int(entry["logIndex"])),
+        "address": hex_text(entry["address"]),
+        "topics": [hex_text(t) for t in entry["topics"]],
+        "data": hex_text(entry["data"]),
+    }
     stamp = entry.get("blockTimestamp")
-    return RawLog(
-        to_int(entry["blockNumber"]),
-        hex_text(entry["blockHash"]),
-        to_int(stamp) if stamp is not None else None,
-        hex_text(entry["transactionHash"]),
-        to_int(entry["transactionIndex"]),
-        to_int(entry["logIndex"]),
-        hex_text(entry["address"]),
-        [hex_text(t) for t in entry["topics"]],
-        hex_text(entry["data"]),
-    )
+    if stamp is not None:
+        out["blockTimestamp"] = hex(to_int(stamp))
+    return out
 
 
 # Messages nodes use when a log query is too big (geth, Besu, Erigon, hosted providers).
@@ -229,14 +232,23 @@ class ChainSource:
 
     def logs(self, from_block: int, to_block: int, addresses: Sequence[str]) -> list[RawLog]:
         """Logs of ``addresses`` in the inclusive range, in chain order."""
-        query = {"address": list(addresses), "fromBlock": hex(from_block), "toBlock": hex(to_block)}
-        raw = self.transport.request("eth_getLogs", [query])
-        convert = _raw_log_json if isinstance(self.transport, HttpTransport) else _raw_log
-        out = [convert(entry) for entry in raw if not entry.get("removed")]
+        out = [_raw_log_json(entry) for entry in self.log_entries(from_block, to_block, addresses)]
         keys = [(log.block_number, log.tx_index, log.log_index) for log in out]
         if any(a > b for a, b in itertools.pairwise(keys)):  # nodes return chain order
             out.sort(key=lambda log: (log.block_number, log.tx_index, log.log_index))
         return out
+
+    def log_entries(self, from_block: int, to_block: int, addresses: Sequence[str]) -> list[dict[str, Any]]:
+        """Logs of ``addresses`` in the inclusive range as JSON-RPC log objects (hex
+        text, as the node sent them; in the node's order), removed ones left out.
+
+        What the replay reads: it decodes each log where it is, once (a :class:`RawLog`
+        built first cost as much as decoding the log)."""
+        query = {"address": list(addresses), "fromBlock": hex(from_block), "toBlock": hex(to_block)}
+        raw = self.transport.request("eth_getLogs", [query])
+        if isinstance(self.transport, HttpTransport):
+            return [entry for entry in raw if not entry.get("removed")]
+        return [_json_log(entry) for entry in raw if not entry.get("removed")]
 
     def headers(self, numbers: Iterable[int]) -> dict[int, Header | None]:
         """Hash and time of each block (None for a block the chain does not have)."""

@@ -6,8 +6,8 @@ garbage collector paused during a catch-up is left as it was found."""
 
 from __future__ import annotations
 
-import functools
 import gc
+import io
 import os
 import signal
 import sys
@@ -27,7 +27,8 @@ from kpledger.errors import ConfigurationError
 from tests.audit.test_history import dump
 from tests.audit.test_replay import some_history
 
-REPLAY = sys.modules["kpledger.audit.replay"]  # the package exports a function of that name
+REPLAY = sys.modules["kpledger.audit.replay"]
+WRITER = sys.modules["kpledger.audit.writer"]  # the package exports a function of that name
 SMALL_CHUNKS = {"progress": False, "chunk_blocks": 2, "target_logs": 10**9}
 
 
@@ -74,8 +75,6 @@ def test_auto_hands_over_to_a_process_once_the_run_is_long(
     assert not started
 
     monkeypatch.setattr(REPLAY, "PROCESS_AFTER", 5)
-    # Wait for the child at the first check, so that the hand-over happens at a known point.
-    monkeypatch.setattr(WriterProcess, "ready", functools.partialmethod(WriterProcess.ready, timeout=60.0))
     in_thread = count_calls(monkeypatch, IndexStore, "write")
     sent = count_calls(monkeypatch, WriterProcess, "write")
     result = replay(world.chain, world.gov.deployment, auto, **SMALL_CHUNKS)
@@ -163,3 +162,15 @@ def test_the_garbage_collector_is_paused_during_a_replay_and_restored(
         assert gc.isenabled() == enabled
     finally:
         gc.enable() if was else gc.disable()
+
+
+def test_a_message_cut_short_reads_as_the_end_of_the_input() -> None:
+    """A parent killed in mid-message leaves the child a truncated frame: the child sees
+    the end of its input and exits, it never writes half a chunk."""
+    message = ([(1, "0x" + "ab" * 32, None)], (7, "0x" + "cd" * 32))
+    whole = WRITER._frame(message)
+    assert WRITER._read(io.BytesIO(whole)) == message
+    assert WRITER._read(io.BytesIO(WRITER._frame(None))) is None  # "no more chunks"
+    for cut in (0, 3, WRITER._SIZE, len(whole) - 1):
+        with pytest.raises(EOFError):
+            WRITER._read(io.BytesIO(whole[:cut]))
