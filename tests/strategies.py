@@ -1,5 +1,6 @@
 """Hypothesis strategies shared by the test modules: valid certificate documents, free-form
-JSON values, and JSON texts that spell one value in many equivalent ways.
+JSON values, JSON texts that spell one value in many equivalent ways, and values of
+elementary ABI types (for the event decoders).
 
 Import as ``from tests.strategies import certificates`` (the repository root must be on
 ``sys.path``, as it is under ``python -m pytest``).
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from kpledger.certificate import COUNTRY_CODES, DEFAULT_VALIDITY_DAYS, HS_CODES, PARTICIPANT_CODES, TITLE
 
 __all__ = [
+    "abi_values",
     "certificates",
     "json_objects",
     "json_texts",
@@ -195,3 +197,27 @@ def _spell_number(number: int | float | Decimal, rnd: random.Random) -> str:
         plus = "+" if shown_exponent >= 0 and rnd.random() < 0.5 else ""
         text += f"{marker}{plus}{shown_exponent}"
     return text
+
+
+def abi_values(kind: str) -> st.SearchStrategy[Any]:
+    """Values eth_abi encodes for an elementary ABI type; a ``bytes2`` is mostly a
+    participant code, sometimes any two bytes."""
+    if kind == "address":
+        return st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+    if kind == "bool":
+        return st.booleans()
+    if kind == "string":
+        return st.text(max_size=80)
+    if kind == "bytes":
+        return st.binary(max_size=80)
+    if kind.startswith("uint"):
+        return st.integers(0, 2 ** int(kind[4:] or 256) - 1)
+    if kind.startswith("int"):
+        bits = int(kind[3:] or 256)
+        return st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    if kind.startswith("bytes"):
+        size = int(kind[5:])
+        if size == 2:
+            return st.one_of(st.sampled_from([b"BW", b"AE", b"EU"]), st.binary(min_size=2, max_size=2))
+        return st.binary(min_size=size, max_size=size)
+    raise AssertionError(f"no strategy for {kind}")

@@ -11,31 +11,10 @@ from hypothesis import strategies as st
 
 from kpledger.audit.decode import EventDecoder, code_text, normalise
 from kpledger.audit.replay import _decoder
+from tests.strategies import abi_values
 
 DECODER = _decoder()
 SPECS = sorted(DECODER.specs.values(), key=lambda spec: (spec.contract, spec.name))
-
-
-def _values(kind: str) -> st.SearchStrategy[Any]:
-    if kind == "address":
-        return st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
-    if kind == "bool":
-        return st.booleans()
-    if kind == "string":
-        return st.text(max_size=80)
-    if kind == "bytes":
-        return st.binary(max_size=80)
-    if kind.startswith("uint"):
-        return st.integers(0, 2 ** int(kind[4:] or 256) - 1)
-    if kind.startswith("int"):
-        bits = int(kind[3:] or 256)
-        return st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-    if kind.startswith("bytes"):
-        size = int(kind[5:])
-        if size == 2:  # participant codes: mostly letters, sometimes anything
-            return st.one_of(st.sampled_from([b"BW", b"AE", b"EU"]), st.binary(min_size=2, max_size=2))
-        return st.binary(min_size=size, max_size=size)
-    raise AssertionError(f"no strategy for {kind}")
 
 
 def _topic(kind: str, value: Any) -> str:
@@ -46,8 +25,8 @@ def _topic(kind: str, value: Any) -> str:
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_fast_decoder_equals_eth_abi(spec: Any, data: st.DataObject) -> None:
-    indexed = [data.draw(_values(kind)) for _, kind in spec.indexed]
-    values = [data.draw(_values(kind)) for _, kind in spec.data]
+    indexed = [data.draw(abi_values(kind)) for _, kind in spec.indexed]
+    values = [data.draw(abi_values(kind)) for _, kind in spec.data]
     topics = [spec.topic, *(_topic(kind, v) for (_, kind), v in zip(spec.indexed, indexed, strict=True))]
     body = "0x" + encode([kind for _, kind in spec.data], values).hex()
     decoded = spec.decode(topics, body)

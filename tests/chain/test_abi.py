@@ -14,30 +14,13 @@ from hypothesis import strategies as st
 
 from kpledger.chain import artifacts
 from kpledger.chain.abi import AbiEvent
+from tests.strategies import abi_values
 
 EVENTS = [
     event
     for contract in ("ParticipantRegistry", "CertificateLedger")
     for event in artifacts.interface(contract).events.values()
 ]
-
-
-def values_of(kind: str) -> st.SearchStrategy[Any]:
-    if kind == "address":
-        return st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
-    if kind == "bool":
-        return st.booleans()
-    if kind == "string":
-        return st.text(max_size=80)
-    if kind == "bytes":
-        return st.binary(max_size=80)
-    if kind.startswith("uint"):
-        return st.integers(min_value=0, max_value=2 ** int(kind[4:]) - 1)
-    if kind.startswith("int"):
-        bits = int(kind[3:])
-        return st.integers(min_value=-(2 ** (bits - 1)), max_value=2 ** (bits - 1) - 1)
-    size = int(kind[5:])
-    return st.binary(min_size=size, max_size=size)
 
 
 def reference(event: AbiEvent, topics: list[bytes], data: bytes) -> dict[str, Any]:
@@ -53,8 +36,8 @@ def reference(event: AbiEvent, topics: list[bytes], data: bytes) -> dict[str, An
 @st.composite
 def logs(draw: st.DrawFn) -> tuple[AbiEvent, list[bytes], bytes]:
     event = draw(st.sampled_from(EVENTS))
-    indexed = [draw(values_of(kind)) for _, kind in event.indexed]
-    data = [draw(values_of(kind)) for _, kind in event.data]
+    indexed = [draw(abi_values(kind)) for _, kind in event.indexed]
+    data = [draw(abi_values(kind)) for _, kind in event.data]
     topics = [event.topic] + [abi_encode([k], [v]) for (_, k), v in zip(event.indexed, indexed, strict=True)]
     return event, topics, abi_encode([k for _, k in event.data], data)
 
