@@ -20,10 +20,19 @@ the first poll that sees its block. Answers that could not read the chain
 :meth:`VerificationCache.warm` fills the cache in bulk with :func:`verify_many`
 (a few JSON-RPC batches per 500 certificates), e.g. with the certificates anchored
 most recently, the ones people are likely to verify next.
+
+:meth:`VerificationCache.follow` polls the head on a thread of its own, so that answers
+from memory (:meth:`~VerificationCache.cached_json`) never wait for a poll: without it,
+every request that found the watch due took the slow path that polls, and in a busy
+server those requests, queued behind a thread hand-over, were the latency tail
+(docs/benchmarks.md). While following, an answer from memory describes a head at most
+``poll_interval + FOLLOW_SLACK`` old; if the follower falls further behind (a slow or
+lost node), requests read the chain again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -34,6 +43,7 @@ from hexbytes import HexBytes
 
 from kpledger.chain.rpc import RpcError
 from kpledger.chain.watch import ChainWatch, Head
+from kpledger.errors import KPLedgerError
 from kpledger.ledger import Ledger
 from kpledger.verify import Code, Verification, verify_hash, verify_many
 
@@ -41,6 +51,11 @@ DEFAULT_CAPACITY: Final = 20_000
 """About two months of certificates at 100,000 a year: the ones still in force."""
 
 WARM_CHUNK: Final = 500
+FOLLOW_SLACK: Final = 0.05
+"""Seconds a followed head may be late (a poll's round trip, a busy interpreter) before
+answers from memory stop: past it, requests read the chain, which fails loudly on a
+lost node instead of answering from an ever older head."""
+log = logging.getLogger("kpledger.verify_cache")
 
 
 @dataclass
@@ -72,6 +87,8 @@ class VerificationCache:
         self.capacity = capacity
         self._entries: dict[bytes, _Entry] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._following = False
         self.hits = 0
         self.misses = 0
 
@@ -110,13 +127,41 @@ class VerificationCache:
         """The JSON answer from memory, or None when it is not cached, no longer holds,
         or the watch is due to poll. Does no I/O (safe on an event loop)."""
         head = self.watch.head
-        if head is None or self.watch.due():
+        if head is None or not (self.watch.recent(FOLLOW_SLACK) if self._following else not self.watch.due()):
             return None
         entry = self._fresh(digest, head)
         if entry is None:
             return None
         self.hits += 1
         return _body(entry, head.number)
+
+    # ------------------------------------------------------------------ following
+
+    def follow(self) -> bool:
+        """Poll the head every ``poll_interval`` on a daemon thread until :meth:`close`
+        (see the module doc). Returns False, and starts nothing, when the watch polls on
+        every call (``poll_interval`` 0) or a follower already runs."""
+        with self._lock:
+            if self._following or self.watch.poll_interval <= 0:
+                return False
+            self._following = True
+        threading.Thread(target=self._follow, name="kpledger-head", daemon=True).start()
+        return True
+
+    def close(self) -> None:
+        """Stop following (the thread ends at its next wake-up)."""
+        self._stop.set()
+
+    def _follow(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.watch.refresh()
+                except KPLedgerError as exc:  # the node is away: answers from memory stop by themselves
+                    log.debug("head poll failed: %s", exc)
+                self._stop.wait(self.watch.poll_interval)
+        finally:
+            self._following = False
 
     # ------------------------------------------------------------------ warming
 

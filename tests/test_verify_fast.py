@@ -190,3 +190,8 @@ def test_an_unreadable_chain_is_never_cached(world: World) -> None:
     assert head is not None
     broken = replace(verify_hash(world.gov, digest), verdict=Result.ERROR, code=Code.CHAIN_UNAVAILABLE)
     assert cache._store(digest, broken, head) is None and len(cache) == 0
+
+
+def test_a_cache_that_polls_on_every_call_starts_no_follower(world: World) -> None:
+    cache = fresh(world)
+    assert cache.follow() is False  # poll_interval 0: there is nothing to follow between calls

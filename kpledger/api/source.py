@@ -133,6 +133,7 @@ class LedgerSource:
             poll_interval=self.settings.head_poll_interval,
             capacity=self.settings.verify_cache_entries,
         )
+        cache.follow()
         if self.settings.warm_cache and cache.capacity > 0:
             self.warming = True
             threading.Thread(target=self._warm, args=(cache,), name="kpledger-warm", daemon=True).start()

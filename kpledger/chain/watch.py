@@ -127,6 +127,10 @@ class ChainWatch:
         """Whether the next :meth:`refresh` would ask the node."""
         return self._head is None or self._clock() - self._polled_at >= self.poll_interval
 
+    def recent(self, slack: float) -> bool:
+        """Whether the last poll is at most ``poll_interval + slack`` seconds old."""
+        return self._head is not None and self._clock() - self._polled_at < self.poll_interval + slack
+
     def refresh(self) -> Head:
         """The current head, polling the node if the last poll is ``poll_interval`` old.
         While another thread polls, returns the previous head instead of waiting."""

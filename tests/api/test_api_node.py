@@ -5,6 +5,7 @@ JSON-RPC transport it reads with."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +67,48 @@ def test_unreachable_node_is_503_and_the_service_recovers(
     verified = client.post("/v1/verify", json=hash_request)
     assert verified.status_code == 200 and verified.json()["verdict"] == "VALID"
     assert verified.json()["certificate"]["number"] == terms.number
+
+
+def test_the_head_is_followed_without_requests_and_answers_from_memory_stop_with_the_node(
+    node: AnvilNode, node_world: NodeWorld, tmp_path: Path
+) -> None:
+    """Cached answers never wait for a poll: a thread follows the head, so a void shows
+    without any request polling, and when the node goes away answers from memory stop
+    within ``poll_interval + FOLLOW_SLACK`` (requests then get the 503 of the chain)."""
+    from kpledger.certificate import sample_document_bytes
+    from kpledger.verify_cache import FOLLOW_SLACK
+
+    terms = chain_terms(sample_document_bytes())
+    node_world.bw_auth.issue(terms, node_world.bw_exporter.address)
+    deployment = tmp_path / "deployment.json"
+    node_world.gov.deployment.save(deployment)
+    app = create_app(
+        None, settings(rpc=node.url, deployment=deployment, rpc_timeout=3, head_poll_interval=0.05)
+    )
+    client = client_for(app)
+    hash_request = {"hash": "0x" + terms.document_hash.hex()}
+    assert client.post("/v1/verify", json=hash_request).json()["verdict"] == "VALID"
+    source = app.state.ledger_source
+    assert source.cache is not None and source.cached_json(terms.document_hash) is not None
+
+    polls = source.cache.watch.polls
+    time.sleep(0.5)
+    assert source.cache.watch.polls >= polls + 5  # ~10 polls in 0.5 s, no request made them
+    assert b'"verdict":"VALID"' in source.cached_json(terms.document_hash)
+
+    node_world.bw_auth.void(terms.document_hash, "parcel seized")
+    deadline = time.monotonic() + 2
+    while source.cached_json(terms.document_hash) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)  # the follower sees the void's block and drops the answer
+    assert source.cached_json(terms.document_hash) is None
+    assert client.post("/v1/verify", json=hash_request).json()["code"] == "VOIDED"
+    assert source.cached_json(terms.document_hash) is not None
+
+    node.stop()
+    time.sleep(0.05 + FOLLOW_SLACK + 0.1)
+    assert source.cached_json(terms.document_hash) is None
+    assert client.post("/v1/verify", json=hash_request).status_code == 503
+    source.cache.close()
 
 
 def test_service_started_while_the_node_is_down(
