@@ -759,6 +759,9 @@ class Ledger:
         elif name == "Supersedes":
             detail = f"replaces 0x{bytes(args['documentHash']).hex()}: {args['reason']}"
         block_number = _int(log["blockNumber"])
+        stamp = log.get("blockTimestamp")  # in logs of newer nodes (anvil, geth): no header to fetch
+        if stamp is not None and block_number not in self._block_times:
+            self._block_times[block_number] = _int(stamp)
         return TimelineEntry(
             event=name,
             status=status,

@@ -196,3 +196,33 @@ def test_snapshot_isolation(anvil_world: NodeWorld) -> None:
     terms = anvil_world.terms()
     anvil_world.bw_auth.issue(terms, anvil_world.bw_exporter.address)
     assert anvil_world.gov.certificate(terms.document_hash) is not None
+
+
+def test_timelines_take_block_times_from_the_logs(
+    anvil_world: NodeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """anvil's logs carry ``blockTimestamp``: a timeline needs no block header, and its
+    times equal the headers' times."""
+    terms = anvil_world.terms()
+    issued = anvil_world.bw_auth.issue(terms, anvil_world.bw_exporter.address)
+    received = anvil_world.ae_auth.confirm_receipt(terms.document_hash)
+    reader = Ledger.connect(anvil_world.node.url, anvil_world.gov.deployment)
+    asked: list[str] = []
+    call = reader.rpc.call
+
+    def counting(method: str, params: list[object]) -> object:
+        asked.append(method)
+        return call(method, params)
+
+    monkeypatch.setattr(reader.rpc, "call", counting)
+    timeline = reader.timeline(terms.document_hash)
+    assert "eth_getBlockByNumber" not in asked
+    monkeypatch.undo()
+    headers = {
+        r.block_number: int(call("eth_getBlockByNumber", [hex(r.block_number), False])["timestamp"], 16)
+        for r in (issued, received)
+    }
+    assert [(e.event, e.timestamp) for e in timeline] == [
+        ("CertificateIssued", headers[issued.block_number]),
+        ("CertificateReceived", headers[received.block_number]),
+    ]
