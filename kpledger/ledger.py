@@ -421,8 +421,9 @@ class Ledger:
     def certificates(
         self, document_hashes: Sequence[bytes], *, block: int | str = "latest"
     ) -> list[CertificateRecord | None]:
-        """Many records in one JSON-RPC batch (None where the ledger holds none): the
-        node's per-request cost dominates single reads, so bulk verification asks once."""
+        """Many records (None where the ledger holds none), ``MULTICALL_READS`` to an
+        ``eth_call``: the node's per-request cost dominates single reads, so bulk
+        verification asks once per chunk."""
         out: list[CertificateRecord | None] = []
         for at in range(0, len(document_hashes), MULTICALL_READS):
             out += self._certificates_at_once(document_hashes[at : at + MULTICALL_READS], block)
@@ -441,8 +442,8 @@ class Ledger:
                     self._raw_read(*self._certificate_request("certificate", document_hashes[0], block))
                 )
             ]
-        view = self.ledger_abi.fn("certificate").selector
         if all(len(h) == 32 for h in document_hashes):
+            view = self.ledger_abi.fn("certificate").selector
             multicall = self.ledger_abi.fn("multicall").selector
             data = multicall + encode_bytes_array([view + bytes(h) for h in document_hashes])
             tag = hex(block) if isinstance(block, int) else block

@@ -125,9 +125,11 @@ class VerificationCache:
 
     def cached_json(self, digest: bytes) -> bytes | None:
         """The JSON answer from memory, or None when it is not cached, no longer holds,
-        or the watch is due to poll. Does no I/O (safe on an event loop)."""
+        or the head is too old: due to poll or, while following, older than the poll
+        interval plus ``FOLLOW_SLACK``. Does no I/O (safe on an event loop)."""
         head = self.watch.head
-        if head is None or not (self.watch.recent(FOLLOW_SLACK) if self._following else not self.watch.due()):
+        current = self.watch.recent(FOLLOW_SLACK) if self._following else not self.watch.due()
+        if head is None or not current:
             return None
         entry = self._fresh(digest, head)
         if entry is None:

@@ -54,8 +54,9 @@ class ApiSettings(BaseSettings):
         0.1,
         ge=0,
         le=60,
-        description="seconds between polls of the chain's head and new events; a cached verification"
-        " describes the chain as it was at most this long (plus one round trip) ago. 0: poll per request",
+        description="seconds between polls of the chain's head and new events (on a thread of each"
+        " process); a cached verification describes the chain as it was at most this long plus 0.05 s"
+        " ago. 0: poll per request",
     )
     warm_cache: bool = Field(
         True,
