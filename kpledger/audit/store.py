@@ -10,7 +10,7 @@ replays writing the same index cannot interleave: the second one's chunk fails.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -102,30 +102,21 @@ def _tuples(columns: Sequence[str], rows: Iterable[Row]) -> list[tuple[Any, ...]
     return [values(r) for r in rows]
 
 
+def _keyed(columns: Sequence[str], rows: Mapping[Any, Row]) -> list[tuple[Any, ...]]:
+    """Each row's values of ``columns`` followed by its key (an UPDATE's parameters)."""
+    return [(*values, key) for key, values in zip(rows, _tuples(columns, rows.values()), strict=True)]
+
+
 def pack(rows: ChunkRows) -> PackedChunk:
     """The rows of :class:`ChunkRows` as a :class:`PackedChunk`."""
     return PackedChunk(
         blocks=_tuples(BLOCK_COLUMNS, rows.blocks.values()),
         events=rows.events,
         new_certificates=_tuples(CERTIFICATE_COLUMNS, rows.new_certificates.values()),
-        changed_certificates=[
-            (*values, key)
-            for key, values in zip(
-                rows.changed_certificates,
-                _tuples(_CERT_UPDATE_FIELDS, rows.changed_certificates.values()),
-                strict=True,
-            )
-        ],
+        changed_certificates=_keyed(_CERT_UPDATE_FIELDS, rows.changed_certificates),
         transitions=rows.transitions,
         new_participants=_tuples(PARTICIPANT_COLUMNS, rows.new_participants.values()),
-        changed_participants=[
-            (*values, key)
-            for key, values in zip(
-                rows.changed_participants,
-                _tuples(_PARTICIPANT_UPDATE_FIELDS, rows.changed_participants.values()),
-                strict=True,
-            )
-        ],
+        changed_participants=_keyed(_PARTICIPANT_UPDATE_FIELDS, rows.changed_participants),
         history=_tuples(HISTORY_COLUMNS, rows.history),
         revocations=[
             (*values, r["b_role"], r["b_account"])
