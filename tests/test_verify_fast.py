@@ -195,3 +195,22 @@ def test_an_unreadable_chain_is_never_cached(world: World) -> None:
 def test_a_cache_that_polls_on_every_call_starts_no_follower(world: World) -> None:
     cache = fresh(world)
     assert cache.follow() is False  # poll_interval 0: there is nothing to follow between calls
+
+
+def test_timeline_reads_ask_for_the_named_blocks_only(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bulk timelines read the blocks records name, not the blocks between them, and
+    merge blocks across the smallest gaps when there are more than LOG_QUERIES."""
+    from kpledger.ledger import _block_ranges
+
+    record = world.gov.certificate(issued(world))
+    assert record is not None and record.batch_root is None
+    records = [
+        replace(record, document_hash=bytes([i]) * 32, requested_block=None, issued_block=block)
+        for i, block in enumerate((5, 6, 40, 41, 100), start=1)
+    ]
+    spans = [(low, high) for low, high, _ in _block_ranges(records)]
+    assert spans == [(5, 5), (6, 6), (40, 40), (41, 41), (100, 100)]
+    monkeypatch.setattr("kpledger.ledger.LOG_QUERIES", 3)
+    merged = _block_ranges(records)
+    assert [(low, high) for low, high, _ in merged] == [(5, 6), (40, 41), (100, 100)]
+    assert [len(group) for _, _, group in merged] == [2, 2, 1]
