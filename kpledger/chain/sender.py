@@ -20,7 +20,15 @@ from coincurve import PrivateKey
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
-from kpledger.chain.outbox import Outbox, RecoveryReport, Settlement, Signed, block_hash_of, surviving_block
+from kpledger.chain.outbox import (
+    Outbox,
+    OutboxEntry,
+    RecoveryReport,
+    Settlement,
+    Signed,
+    block_hash_of,
+    surviving_block,
+)
 from kpledger.chain.revert import RevertDecoder, revert_data
 from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.signing import address_of, load_private_key, sign_transaction
@@ -379,15 +387,14 @@ class Transactor:
             self.resync_nonce()
             self._watermark = outbox.newest_block(chain_id, sender)
             return report
-        mined: set[bytes] = set()
-        for start in range(0, len(candidates), 500):
-            chunk = candidates[start : start + 500]
-            answers = self.rpc.batch([("eth_getTransactionReceipt", [_hex(e.tx_hash)]) for e in chunk])
-            mined.update(e.tx_hash for e, a in zip(chunk, answers, strict=True) if isinstance(a, dict))
+        # The mined nonce count first, then the receipts: the node may be mining what
+        # its pool holds meanwhile, and a transaction mined after its receipt was asked
+        # for must not pass for a nonce another transaction took.
+        latest = _int(self.rpc.call("eth_getTransactionCount", [sender, "latest"]))
+        mined = self._mined({e.tx_hash for e in candidates})
         report.found_mined = [e for e in candidates if e.tx_hash in mined]
         missing = [e for e in candidates if e.tx_hash not in mined]
         outbox.unsettle(e.tx_hash for e in lost if e.tx_hash not in mined)
-        latest = _int(self.rpc.call("eth_getTransactionCount", [sender, "latest"]))
         expected = _int(self.rpc.call("eth_getTransactionCount", [sender, "pending"]))
         report.conflicts = [e for e in missing if e.nonce < latest]
         resend = [e for e in missing if e.nonce >= latest]
@@ -402,16 +409,28 @@ class Transactor:
         for start in range(0, len(resend), self.RESEND_CHUNK):
             chunk = resend[start : start + self.RESEND_CHUNK]
             answers = self.rpc.batch([("eth_sendRawTransaction", [_hex(e.raw)]) for e in chunk])
-            sent = []
+            used = {
+                e.tx_hash
+                for e, a in zip(chunk, answers, strict=True)
+                if isinstance(a, RpcError) and _nonce_problem(a) and "too high" not in a.message.lower()
+            }
+            mined_meanwhile = self._mined(used) if used else set()  # "nonce too low": it was ours
+            sent: list[OutboxEntry] = []
+            awaited: list[OutboxEntry] = []
             for entry, answer in zip(chunk, answers, strict=True):
                 if not isinstance(answer, RpcError) or _already_known(answer):
                     sent.append(entry)
-                elif _nonce_problem(answer) and "too high" not in answer.message.lower():
+                elif entry.tx_hash in mined_meanwhile:
+                    report.found_mined.append(entry)
+                elif entry.tx_hash in used:
                     report.conflicts.append(entry)
+                    continue
                 else:
                     report.refused.append((entry, answer.message))
+                    continue
+                awaited.append(entry)
             report.resent += sent
-            for receipt in self._wait([e.tx_hash for e in sent], None) if sent else []:
+            for receipt in self._wait([e.tx_hash for e in awaited], None) if awaited else []:
                 previous = before.get(receipt.tx_hash)
                 if previous is not None and previous != receipt.status:
                     report.outcome_changed.append(next(e for e in lost if e.tx_hash == receipt.tx_hash))
@@ -421,6 +440,16 @@ class Transactor:
         self.resync_nonce()
         self._watermark = outbox.newest_block(chain_id, sender)
         return report
+
+    def _mined(self, tx_hashes: set[bytes]) -> set[bytes]:
+        """Those of ``tx_hashes`` the node holds a receipt for."""
+        order = list(tx_hashes)
+        mined: set[bytes] = set()
+        for start in range(0, len(order), 500):
+            chunk = order[start : start + 500]
+            answers = self.rpc.batch([("eth_getTransactionReceipt", [_hex(h)]) for h in chunk])
+            mined.update(h for h, a in zip(chunk, answers, strict=True) if isinstance(a, dict))
+        return mined
 
     def _before_write(self) -> None:
         """The checks a write needs first: the chain id (once, and after the node was

@@ -10,7 +10,8 @@ follower ends equal to the chain).
 The restarts are what an operator's supervisor does: start anvil again on its state
 file. anvil 1.7 writes that file in place and reads blocks and account state at two
 different moments, so a kill can leave a torn file (anvil refuses to start) and a dump
-can hold the state of a block it does not hold (a nonce with no transaction behind it).
+can hold the state or the transactions of a block it does not hold (a nonce with no
+transaction or no receipt behind it).
 Neither is a state any real chain can be in; the supervisor then falls back to the
 newest complete, consistent dump it kept, which is older still: a deeper loss for the
 client to survive.
@@ -24,7 +25,7 @@ import shutil
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from kpledger.api import create_app
 from kpledger.audit import cross_check, replay
 from kpledger.chain import artifacts
 from kpledger.chain.node import AnvilNode, NodeStartError, free_port
+from kpledger.chain.rpc import Rpc
 from kpledger.chain.sender import Call
 from kpledger.errors import ConnectionFailed, KPLedgerError, RecoveryIncomplete
 from kpledger.ledger import Ledger
@@ -112,13 +114,20 @@ class Supervisor:
 
 
 def _usable_dump(path: Path) -> bool:
-    """A complete JSON dump in which every externally owned account's nonce equals the
-    number of its transactions in the dumped blocks."""
+    """A complete JSON dump in which every transaction belongs to a dumped block (a dump
+    can list the transactions of a block it does not hold: anvil then has their nonces
+    but serves no receipt for them) and every externally owned account's nonce equals
+    the number of its transactions."""
     try:
         dump = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return False
-    sent = Counter(str(tx["info"]["from"]).lower() for tx in dump.get("transactions", []))
+    transactions = dump.get("transactions", [])
+    in_blocks = sum(len(block.get("transactions", [])) for block in dump.get("blocks", []))
+    best = int(dump.get("best_block_number", -1))
+    if in_blocks != len(transactions) or any(int(tx["block_number"]) > best for tx in transactions):
+        return False
+    sent = Counter(str(tx["info"]["from"]).lower() for tx in transactions)
     for address, account in dump.get("accounts", {}).items():
         if account.get("code") in (None, "", "0x") and int(account.get("nonce", 0)) != sent[address.lower()]:
             return False
@@ -339,3 +348,59 @@ def test_a_nonce_taken_by_another_transaction_is_reported(tmp_path: Path) -> Non
         later = world.terms()
         restarted.issue(later, world.bw_exporter.address)  # reported once; writing goes on
         assert world.gov.certificate(later.number) is not None
+
+
+class _MinesAt(Rpc):
+    """The transactor's RPC, unchanged, except that the node mines its pool just before
+    the first request of ``method``: the moment a busy node happens to mine at."""
+
+    def __init__(self, inner: Rpc, node: AnvilNode, method: str) -> None:
+        super().__init__(None)
+        self.inner, self.node, self.method, self.fired = inner, node, method, False
+
+    def _maybe_mine(self, methods: Sequence[str]) -> None:
+        if not self.fired and self.method in methods:
+            self.fired = True
+            self.node.request("evm_mine", [])
+
+    def call(self, method: str, params: Sequence[Any]) -> Any:
+        self._maybe_mine([method])
+        return self.inner.call(method, params)
+
+    def batch(self, requests: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        self._maybe_mine([m for m, _ in requests])
+        return self.inner.batch(requests)
+
+
+@pytest.mark.parametrize(
+    "mined_before",
+    ["eth_getTransactionReceipt", "eth_getTransactionCount", "eth_sendRawTransaction"],
+)
+def test_recovery_while_the_node_mines_its_pool_finds_no_conflict(tmp_path: Path, mined_before: str) -> None:
+    """Recovery runs while the node still holds the program's own transactions in its
+    pool and mines them at any point of the recovery (before the receipts are asked
+    for, between them and the nonce count, or just before they are sent again, which
+    the node then refuses with "nonce too low"): each is found mined, none is called a
+    conflict, and the outbox ends settled."""
+    with start_anvil(accounts=16) as node:
+        world = build_node_world(node)
+        key = node.dev_only_keys(2)[1]
+        ledger = Ledger.connect(node.url, world.gov.deployment, key, outbox=tmp_path / "outbox.sqlite")
+        items = [world.terms() for _ in range(5)]
+        node.request("evm_setAutomine", [False])
+        issue = ledger.ledger_abi.fn("issue")
+        hashes = ledger.transactor.submit_many(
+            [Call(ledger.deployment.ledger, issue.encode([t.as_tuple(), world.bw_exporter.address]), 250_000)
+             for t in items]
+        )  # fmt: skip
+        hooked = _MinesAt(ledger.transactor.rpc, node, mined_before)
+        ledger.transactor.rpc = hooked
+        report = ledger.transactor.recover()
+        node.request("evm_setAutomine", [True])
+
+        assert hooked.fired
+        assert report.ok and report.conflicts == [], report.summary()
+        assert sorted(e.tx_hash for e in report.found_mined) == sorted(hashes)
+        assert ledger.outbox is not None and ledger.outbox.counts()["pending"] == 0
+        assert ledger.outbox.conflicts() == []
+        assert all(world.gov.certificate(t.number) is not None for t in items)
