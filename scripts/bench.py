@@ -298,7 +298,8 @@ def naive_baseline(world: World, items: list[ChainTerms]) -> None:
 
     w3 = Web3(Web3.HTTPProvider(world.node.url))
     contract = w3.eth.contract(
-        address=world.gov.deployment.ledger, abi=artifacts.contract("CertificateLedger")["abi"]
+        address=Web3.to_checksum_address(world.gov.deployment.ledger),
+        abi=artifacts.contract("CertificateLedger")["abi"],
     )
     sender = Web3.to_checksum_address(world.baseline_address)
     last = None

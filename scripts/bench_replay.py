@@ -28,7 +28,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,10 @@ class Generator:
             for i in range(size):
                 pair = PAIRS[(done + i) % len(PAIRS)]
                 per_pair.setdefault(pair, []).append(self._terms(*pair, now))
-            stages = (
+            # (function, who signs it for an origin/destination pair, its arguments)
+            stages: tuple[
+                tuple[str, Callable[[str, str], Ledger], Callable[[ChainTerms], list[Any]]], ...
+            ] = (
                 ("anchor", lambda o, d: self.exporter[o], lambda t: [t.as_tuple()]),
                 ("validate", lambda o, d: self.authority[o], lambda t: [t.document_hash]),
                 ("confirmReceipt", lambda o, d: self.authority[d], lambda t: [t.document_hash]),
