@@ -420,15 +420,14 @@ class Transactor:
             for entry, answer in zip(chunk, answers, strict=True):
                 if not isinstance(answer, RpcError) or _already_known(answer):
                     sent.append(entry)
+                    awaited.append(entry)
                 elif entry.tx_hash in mined_meanwhile:
                     report.found_mined.append(entry)
+                    awaited.append(entry)
                 elif entry.tx_hash in used:
                     report.conflicts.append(entry)
-                    continue
                 else:
                     report.refused.append((entry, answer.message))
-                    continue
-                awaited.append(entry)
             report.resent += sent
             for receipt in self._wait([e.tx_hash for e in awaited], None) if awaited else []:
                 previous = before.get(receipt.tx_hash)

@@ -395,9 +395,9 @@ class _MinesAt(Rpc):
 )
 def test_recovery_while_the_node_mines_its_pool_finds_no_conflict(tmp_path: Path, mined_before: str) -> None:
     """Recovery runs while the node still holds the program's own transactions in its
-    pool and mines them at any point of the recovery (before the receipts are asked
-    for, between them and the nonce count, or just before they are sent again, which
-    the node then refuses with "nonce too low"): each is found mined, none is called a
+    pool and mines them at any point of the recovery (before it reads the mined nonce
+    count, between that and the receipts, or just before it sends them again, which the
+    node then refuses with "nonce too low"): each is found mined, none is called a
     conflict, and the outbox ends settled."""
     with start_anvil(accounts=16) as node:
         world = build_node_world(node)
