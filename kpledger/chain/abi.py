@@ -112,9 +112,9 @@ def _word_decoder(kind: str) -> WordDecoder | None:
     return None  # intN: rare, and its sign extension is eth_abi's to check
 
 
-def _dynamic(data: bytes, offset_word: bytes, text: bool) -> Any:
+def _dynamic(data: bytes, offset_word: bytes, text: bool, head: int) -> Any:
     at = int.from_bytes(offset_word, "big")
-    if at % _WORD or at + _WORD > len(data):
+    if at % _WORD or at < head or at + _WORD > len(data):  # eth_abi refuses a pointer into the head
         raise _NotExact
     length = int.from_bytes(data[at : at + _WORD], "big")
     start, end = at + _WORD, at + _WORD + length
@@ -146,7 +146,7 @@ def _flat_decoder(types: Sequence[str]) -> Callable[[bytes], tuple[Any, ...]] | 
         values = []
         for i, (word, text) in enumerate(steps):
             chunk = data[i * _WORD : (i + 1) * _WORD]
-            values.append(word(chunk) if word is not None else _dynamic(data, chunk, text))
+            values.append(word(chunk) if word is not None else _dynamic(data, chunk, text, size))
         return tuple(values)
 
     return decode

@@ -47,24 +47,35 @@ def decode_certificate_view(data: bytes) -> CertificateRecord | None:
     when the ledger does not hold the certificate (stored status ``None``)."""
     if len(data) < WORD * (1 + FIELDS) + WORD:
         raise ViewDecodeError(f"certificate view too short: {len(data)} bytes")
+    # Offsets are held to eth_abi's rules: past the head they belong to, inside the data.
     base = _uint(data, 0)
-    if base != WORD:
-        raise ViewDecodeError(f"certificate view: tuple offset {base}, expected {WORD}")
-    head = data[base : base + WORD * FIELDS]
+    if not WORD <= base < len(data):
+        raise ViewDecodeError(f"certificate view: tuple offset {base} out of range")
+    end_of_head = base + WORD * FIELDS
+    if end_of_head > len(data):
+        raise ViewDecodeError("certificate view: the record runs past the data")
+    head = data[base:end_of_head]
     words = [head[i : i + WORD] for i in range(0, WORD * FIELDS, WORD)]
-    # Every field is checked even for an unknown certificate, as eth_abi would insist.
-    record = CertificateRecord(
+    # What eth_abi checks is checked for every answer, an unknown certificate's too; what
+    # the record adds (status names, ASCII codes) only for a certificate the ledger holds.
+    number = _string(data, base, end_of_head, words[1])
+    origin, destination = _code(words[2], "origin"), _code(words[3], "destination")
+    status, stored = _uint8(words[4], "status"), _uint8(words[5], "storedStatus")
+    exporter = _address(words[10])
+    if stored == CertificateStatus.NONE:
+        return None
+    return CertificateRecord(
         document_hash=bytes(words[0]),
-        number=_string(data, base, words[1]),
-        origin=_code(words[2], "origin"),
-        destination=_code(words[3], "destination"),
-        status=CertificateStatus(_small(words[4], _STATUS_COUNT, "status")),
-        stored_status=CertificateStatus(_small(words[5], _STATUS_COUNT, "storedStatus")),
+        number=number,
+        origin=_ascii(origin, "origin"),
+        destination=_ascii(destination, "destination"),
+        status=_status(status, "status"),
+        stored_status=_status(stored, "storedStatus"),
         carats=int.from_bytes(words[6], "big"),
         value_cents=int.from_bytes(words[7], "big"),
         parcels=int.from_bytes(words[8], "big"),
         expires_at=int.from_bytes(words[9], "big"),
-        exporter=_address(words[10]),
+        exporter=exporter,
         requested_block=int.from_bytes(words[11], "big") or None,
         issued_block=int.from_bytes(words[12], "big") or None,
         responded_block=int.from_bytes(words[13], "big") or None,
@@ -73,7 +84,6 @@ def decode_certificate_view(data: bytes) -> CertificateRecord | None:
         superseded_by=_hash(words[16]),
         batch_root=_hash(words[17]),
     )
-    return None if record.stored_status is CertificateStatus.NONE else record
 
 
 def encode_bytes_array(items: Sequence[bytes]) -> bytes:
@@ -94,19 +104,21 @@ def decode_bytes_array(data: bytes, expected: int) -> list[bytes]:
     """The ``bytes[]`` a ``multicall`` returns, sliced out by hand (eth_abi takes ~20 µs
     an element). Checked like :func:`decode_certificate_view`: ``expected`` elements,
     offsets and lengths within the data, zero padding; anything else raises."""
-    if _uint(data, 0) != WORD or len(data) < 2 * WORD:
+    top = _uint(data, 0)
+    if len(data) < 2 * WORD or not WORD <= top <= len(data) - WORD:
         raise ViewDecodeError("multicall answer: not a bytes[] (bad offset)")
-    count = _uint(data, WORD)
+    count = _uint(data, top)
     if count != expected:
         raise ViewDecodeError(f"multicall answer: {count} results for {expected} calls")
-    base = 2 * WORD  # element offsets count from the first offset word
-    if base + count * WORD > len(data):
+    base = top + WORD  # element offsets count from the first offset word
+    end_of_offsets = base + count * WORD
+    if end_of_offsets > len(data):
         raise ViewDecodeError("multicall answer: offsets run past the data")
     out = []
     for i in range(count):
         at = base + _uint(data, base + i * WORD)
-        if at + WORD > len(data):
-            raise ViewDecodeError(f"multicall answer: result {i} starts past the data")
+        if at < end_of_offsets or at + WORD > len(data):
+            raise ViewDecodeError(f"multicall answer: result {i} points outside its data")
         length = _uint(data, at)
         start, end = at + WORD, at + WORD + length
         padded = start + -(-length // WORD) * WORD
@@ -123,19 +135,28 @@ def _uint(data: bytes, at: int) -> int:
     return int.from_bytes(data[at : at + WORD], "big")
 
 
-def _small(word: bytes, limit: int, name: str) -> int:
-    value = int.from_bytes(word, "big")
-    if value >= limit:
+def _uint8(word: bytes, name: str) -> int:
+    if word[:-1] != _ZERO_WORD[:-1]:
+        raise ViewDecodeError(f"certificate view: {name} does not fit a uint8")
+    return word[-1]
+
+
+def _status(value: int, name: str) -> CertificateStatus:
+    if value >= _STATUS_COUNT:
         raise ViewDecodeError(f"certificate view: {name} {value} is not a status")
-    return value
+    return CertificateStatus(value)
 
 
-def _code(word: bytes, name: str) -> str:
+def _code(word: bytes, name: str) -> bytes:
     """A ``bytes2`` participant code: left-aligned, zero padding after it."""
     if word[2:] != _ZERO_WORD[2:]:
         raise ViewDecodeError(f"certificate view: {name} has non-zero padding")
+    return word[:2]
+
+
+def _ascii(code: bytes, name: str) -> str:
     try:
-        return word[:2].decode("ascii")
+        return code.decode("ascii")
     except UnicodeDecodeError:
         raise ViewDecodeError(f"certificate view: {name} is not ASCII") from None
 
@@ -152,9 +173,9 @@ def _hash(word: bytes) -> bytes | None:
     return None if word == _ZERO_WORD else bytes(word)
 
 
-def _string(data: bytes, base: int, offset_word: bytes) -> str:
+def _string(data: bytes, base: int, end_of_head: int, offset_word: bytes) -> str:
     at = base + int.from_bytes(offset_word, "big")
-    if at + WORD > len(data):
+    if at < end_of_head or at + WORD > len(data):
         raise ViewDecodeError("certificate view: number offset out of range")
     length = _uint(data, at)
     start, end = at + WORD, at + WORD + length

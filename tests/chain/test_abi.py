@@ -88,3 +88,36 @@ def test_types_it_does_not_slice_go_to_eth_abi() -> None:
     data = abi_encode(["int64", "string"], [-5, "x"])
     assert signed.decode([b"\0" * 32], data) == {"delta": -5, "note": "x"}
     assert listed.decode([b"\0" * 32], abi_encode(["uint256[]"], [[1, 2]])) == {"items": (1, 2)}
+
+
+def _plain(kind: str) -> Any:
+    """A valid value of an elementary type."""
+    if kind == "address":
+        return "0x" + "11" * 20
+    if kind == "bool":
+        return True
+    if kind == "string":
+        return "BW 2026/000001"
+    if kind == "bytes":
+        return b"\x02\x03"
+    if kind.startswith("bytes"):
+        return b"\x01" * int(kind[5:])
+    return 7  # uintN, intN
+
+
+DYNAMIC = [event for event in EVENTS if any(kind in ("string", "bytes") for _, kind in event.data)]
+
+
+@pytest.mark.parametrize("event", DYNAMIC, ids=[event.name for event in DYNAMIC])
+def test_a_pointer_into_the_head_is_refused_as_eth_abi_refuses_it(event: AbiEvent) -> None:
+    """Found by the corruption property test: an offset word pointing back into the
+    head is not followed."""
+    data = abi_encode([kind for _, kind in event.data], [_plain(kind) for _, kind in event.data])
+    topics = [event.topic] + [abi_encode([kind], [_plain(kind)]) for _, kind in event.indexed]
+    at = next(i for i, (_, kind) in enumerate(event.data) if kind in ("string", "bytes"))
+    for offset in range(0, 32 * len(event.data), 32):
+        raw = data[: 32 * at] + offset.to_bytes(32, "big") + data[32 * (at + 1) :]
+        with pytest.raises(Exception):  # noqa: B017 - whatever eth_abi raises
+            reference(event, topics, raw)
+        with pytest.raises(Exception):  # noqa: B017
+            event.decode(topics, raw)

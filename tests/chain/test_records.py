@@ -112,13 +112,40 @@ def test_corrupted_views_are_refused_as_eth_abi_refuses_them(view: tuple[Any, ..
         cut = data.draw(st.sampled_from([None, -1, -32, 33]))
         if cut is not None:
             raw = raw[:cut]
+    _decodes_as_eth_abi_does(bytes(raw))
+
+
+def _decodes_as_eth_abi_does(raw: bytes) -> None:
     try:
-        expected = reference(bytes(raw))
+        expected = reference(raw)
     except Exception:  # eth_abi's and the enum's errors alike
         with pytest.raises(ViewDecodeError):
-            decode_certificate_view(bytes(raw))
+            decode_certificate_view(raw)
         return
-    assert decode_certificate_view(bytes(raw)) == expected
+    assert decode_certificate_view(raw) == expected
+
+
+def _with_word(raw: bytes, index: int, value: int) -> bytes:
+    return raw[: index * 32] + value.to_bytes(32, "big") + raw[(index + 1) * 32 :]
+
+
+@pytest.mark.parametrize(
+    ("word", "value"),
+    [
+        (0, 0),  # the record's offset points at itself
+        (0, 64),  # past the first word: eth_abi reads the record from there
+        (0, 2**16),  # past the end
+        (2, 32 * 10),  # the number's offset points into the record's head
+        (2, 32 * 17),  # ... at its last word
+        (2, 32 * 18 + 32),  # past the number, still inside the data
+        (2, 2**16),  # past the end
+    ],
+)
+def test_offsets_are_held_to_eth_abis_rules(word: int, value: int) -> None:
+    """Offsets into the head they belong to or past the data are refused; others are
+    followed, exactly as eth_abi does (a property test once found the head case)."""
+    for view in (ISSUED, UNKNOWN):
+        _decodes_as_eth_abi_does(_with_word(encode(view), word, value))
 
 
 def test_a_short_answer_is_refused() -> None:
@@ -156,17 +183,50 @@ def test_corrupted_bytes_arrays_are_refused_as_eth_abi_refuses_them(items: list[
     for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
         at = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
         raw[at] = data.draw(st.integers(min_value=0, max_value=255))
+    _array_decodes_as_eth_abi_does(bytes(raw), len(items))
+
+
+def _array_decodes_as_eth_abi_does(raw: bytes, count: int) -> None:
     try:
-        (expected,) = abi_decode(["bytes[]"], bytes(raw))
+        (expected,) = abi_decode(["bytes[]"], raw)
     except Exception:
         with pytest.raises(ViewDecodeError):
-            decode_bytes_array(bytes(raw), len(items))
+            decode_bytes_array(raw, count)
         return
-    if len(expected) != len(items):
+    if len(expected) != count:
         with pytest.raises(ViewDecodeError, match="results for"):
-            decode_bytes_array(bytes(raw), len(items))
+            decode_bytes_array(raw, count)
         return
-    assert decode_bytes_array(bytes(raw), len(items)) == list(expected)
+    assert decode_bytes_array(raw, count) == list(expected)
+
+
+@pytest.mark.parametrize(
+    ("word", "value"),
+    [
+        (5, 255),  # status: a uint8, but no status
+        (5, 256),  # status: not a uint8
+        (3, 0xFF41 << 240),  # origin: not ASCII
+        (4, 0x4180 << 240),  # destination: not ASCII
+        (11, 1 << 160),  # exporter: dirty padding
+    ],
+    ids=["status-255", "status-256", "origin", "destination", "exporter"],
+)
+def test_what_the_record_adds_is_checked_for_a_held_certificate_only(word: int, value: int) -> None:
+    """eth_abi's own checks hold for every answer; a status name and ASCII codes only
+    matter for a certificate the ledger holds (an unknown one reads as None)."""
+    for view in (ISSUED, UNKNOWN):
+        _decodes_as_eth_abi_does(_with_word(encode(view), word, value))
+
+
+@pytest.mark.parametrize(
+    ("word", "value"),
+    [(0, 0), (0, 64), (0, 2**16), (2, 0), (2, 32), (3, 0), (2, 2**16)],
+)
+def test_bytes_array_offsets_are_held_to_eth_abis_rules(word: int, value: int) -> None:
+    """The array's offset and each element's: into the offsets or past the data is
+    refused; anything else is followed, as eth_abi does."""
+    items = [b"\x01" * 40, b"", b"\x02" * 3]
+    _array_decodes_as_eth_abi_does(_with_word(abi_encode(["bytes[]"], [items]), word, value), len(items))
 
 
 def test_many_records_in_one_multicall_equal_single_reads(
