@@ -112,16 +112,27 @@ def _word_decoder(kind: str) -> WordDecoder | None:
     return None  # intN: rare, and its sign extension is eth_abi's to check
 
 
-def _dynamic(data: bytes, offset_word: bytes, text: bool, head: int) -> Any:
-    at = int.from_bytes(offset_word, "big")
-    if at % _WORD or at < head or at + _WORD > len(data):  # eth_abi refuses a pointer into the head
-        raise _NotExact
+def dynamic_at(data: bytes, at: int, lowest: int) -> bytes | None:
+    """The ``bytes``/``string`` value whose length word is at ``at``, held to eth_abi's
+    rules: at or past ``lowest`` (a pointer into the head it belongs to is refused),
+    inside the data, zero padding. None when it breaks one. Shared by every hand decoder
+    of the client (event data here, certificate views and multicall answers in
+    :mod:`kpledger.chain.records`)."""
+    if at < lowest or at + _WORD > len(data):
+        return None
     length = int.from_bytes(data[at : at + _WORD], "big")
     start, end = at + _WORD, at + _WORD + length
     padded = start + -(-length // _WORD) * _WORD
     if padded > len(data) or data[end:padded] != bytes(padded - end):
+        return None
+    return data[start:end]
+
+
+def _dynamic(data: bytes, offset_word: bytes, text: bool, head: int) -> Any:
+    at = int.from_bytes(offset_word, "big")
+    raw = None if at % _WORD else dynamic_at(data, at, head)
+    if raw is None:
         raise _NotExact
-    raw = data[start:end]
     if not text:
         return raw
     try:

@@ -21,6 +21,7 @@ from typing import Final
 
 from eth_utils.address import to_checksum_address
 
+from kpledger.chain.abi import dynamic_at
 from kpledger.errors import ChainError
 from kpledger.types import CertificateRecord, CertificateStatus
 
@@ -116,15 +117,10 @@ def decode_bytes_array(data: bytes, expected: int) -> list[bytes]:
         raise ViewDecodeError("multicall answer: offsets run past the data")
     out = []
     for i in range(count):
-        at = base + _uint(data, base + i * WORD)
-        if at < end_of_offsets or at + WORD > len(data):
-            raise ViewDecodeError(f"multicall answer: result {i} points outside its data")
-        length = _uint(data, at)
-        start, end = at + WORD, at + WORD + length
-        padded = start + -(-length // WORD) * WORD
-        if padded > len(data) or any(data[end:padded]):
-            raise ViewDecodeError(f"multicall answer: result {i} is cut short or badly padded")
-        out.append(data[start:end])
+        raw = dynamic_at(data, base + _uint(data, base + i * WORD), end_of_offsets)
+        if raw is None:
+            raise ViewDecodeError(f"multicall answer: result {i}'s offset, length or padding is out of rule")
+        out.append(raw)
     return out
 
 
@@ -174,17 +170,10 @@ def _hash(word: bytes) -> bytes | None:
 
 
 def _string(data: bytes, base: int, end_of_head: int, offset_word: bytes) -> str:
-    at = base + int.from_bytes(offset_word, "big")
-    if at < end_of_head or at + WORD > len(data):
-        raise ViewDecodeError("certificate view: number offset out of range")
-    length = _uint(data, at)
-    start, end = at + WORD, at + WORD + length
-    padded = start + -(-length // WORD) * WORD
-    if padded > len(data):
-        raise ViewDecodeError("certificate view: number runs past the data")
-    if any(data[end:padded]):
-        raise ViewDecodeError("certificate view: number has non-zero padding")
+    raw = dynamic_at(data, base + int.from_bytes(offset_word, "big"), end_of_head)
+    if raw is None:
+        raise ViewDecodeError("certificate view: the number's offset, length or padding is out of rule")
     try:
-        return data[start:end].decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ViewDecodeError("certificate view: number is not UTF-8") from None
