@@ -8,23 +8,25 @@ only a batch with no problem at all reaches the anchoring transaction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kpledger.batch.chain_checks import taken_on_chain
+from kpledger.batch.chain_checks import BackgroundCheck
 from kpledger.batch.holder_files import (
     BUNDLE_SUFFIX,
     PROOF_SUFFIX,
     HolderFileError,
     Layout,
+    anchor_json,
     bundle_name,
     bundle_text,
+    proof_json,
 )
+from kpledger.batch.pool import in_order, worker_count
 from kpledger.batch.problems import BatchProblem, BatchRefused, Member, membership_problems, on_chain_problems
-from kpledger.batch.validation import Item, Progress, validate_members
+from kpledger.batch.validation import CHUNK, Item, Progress, validate_members
 from kpledger.certificate import canonical_json
 from kpledger.errors import KPLedgerError
 from kpledger.ledger import BatchProof, Ledger
@@ -121,8 +123,8 @@ def prepare_batch(
     objects; any iterable, consumed once). Checked: every rule of the certificate
     format, one exporting participant, each number and document once, and — with a
     ``ledger`` — none already on the ledger (by hash or number), read in batched calls
-    at one block. Holder files go next to each file, or into ``out`` (required for
-    documents); an existing proof or bundle file refuses its member (it may hold an
+    while validation goes on. Holder files go next to each file, or into ``out``
+    (required for documents); an existing proof or bundle file refuses its member (it may hold an
     earlier batch's proof, and is never overwritten). ``write_files=False`` plans none.
     """
     path_list = (
@@ -134,9 +136,16 @@ def prepare_batch(
     source: Iterable[Item] = items if not keep_texts else _keeping_texts(items, texts)  # type: ignore[arg-type]
     total = len(items) if isinstance(items, Sequence) else None
     labels = (lambda _i, item: str(item)) if paths else (lambda i, _item: f"documents[{i}]")
+    check = BackgroundCheck(ledger) if ledger is not None else None
     members, problems = validate_members(
-        source, labels=labels, validity_days=validity_days, workers=workers, total=total, progress=progress
-    )
+        source, labels=labels, validity_days=validity_days, workers=workers, total=total, progress=progress,
+        on_members=check.add if check is not None else None,
+    )  # fmt: skip
+    if progress is not None and check is not None:
+        progress("checking the ledger", 0, len(members))
+    taken = check.result() if check is not None else None
+    if progress is not None and check is not None:
+        progress("checking the ledger", len(members), len(members))
     if not paths and write_files and out is None:
         raise ValueError("documents given as values need `out`: the directory for their holder files")
     problems += membership_problems(members) if members or not problems else []
@@ -147,13 +156,8 @@ def prepare_batch(
         member_paths = [by_label.get(m.source) for m in members]
         targets = [_target(m, p, out, layout) for m, p in zip(members, member_paths, strict=True)]
         problems += _file_problems(members, targets)
-    if ledger is not None and members and not problems:
-        if progress is not None:
-            progress("checking the ledger", 0, len(members))
-        block = ledger.block_number()
-        problems += on_chain_problems(members, *taken_on_chain(ledger, members, block=block))
-        if progress is not None:
-            progress("checking the ledger", len(members), len(members))
+    if taken is not None:
+        problems += on_chain_problems(members, *taken)
     if problems:
         raise BatchRefused(problems)
     tree = StandardMerkleTree.of([list(m.terms.as_tuple()) for m in members], CERTIFICATE_LEAF)
@@ -177,31 +181,27 @@ def anchor_prepared(ledger: Ledger, prepared: PreparedBatch) -> AnchoredBatch:
     return AnchoredBatch(prepared, receipt, ledger.deployment.chain_id, ledger.deployment.ledger)
 
 
-def write_holder_files(anchored: AnchoredBatch, *, progress: Progress | None = None) -> list[Path]:
+def write_holder_files(
+    anchored: AnchoredBatch, *, workers: int | None = None, progress: Progress | None = None
+) -> list[Path]:
     """Write each member's bundle or proof file, creating each file exclusively (an
-    existing file is left alone and reported in :class:`HolderFileError`)."""
+    existing file is left alone and reported in :class:`HolderFileError`). Files are
+    written by worker processes for large batches, chunk by chunk."""
     prepared = anchored.prepared
+    total = len(prepared.targets)
+    for folder in {t.parent for t in prepared.targets}:
+        folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     clashes: list[str] = []
-    for index, (target, proof) in enumerate(zip(prepared.targets, anchored.proof_documents(), strict=True)):
-        if index == 0:
-            for folder in {t.parent for t in prepared.targets}:
-                folder.mkdir(parents=True, exist_ok=True)
-        if prepared.layout == "bundle":
-            source = prepared.sources[index] if prepared.sources else None
-            document = source.read_text(encoding="utf-8") if source is not None else prepared.texts[index]
-            text = bundle_text(document, proof)
-        else:
-            text = json.dumps(proof, indent=2) + "\n"
-        try:
-            with target.open("x", encoding="utf-8") as handle:
-                handle.write(text)
-        except FileExistsError:
-            clashes.append(str(target))
-            continue
-        written.append(target)
-        if progress is not None and (index % 1024 == 1023 or index == len(prepared.targets) - 1):
-            progress("writing holder files", index + 1, len(prepared.targets))
+    done = 0
+    jobs = _write_jobs(anchored)
+    for chunk, refused in in_order(_write_chunk, jobs, worker_count(workers, total)):
+        refused_set = set(refused)
+        clashes += refused
+        written += [Path(job[0]) for job in chunk if job[0] not in refused_set]
+        done += len(chunk)
+        if progress is not None:
+            progress("writing holder files", done, total)
     anchored.files = written
     if clashes:
         raise HolderFileError(
@@ -209,6 +209,47 @@ def write_holder_files(anchored: AnchoredBatch, *, progress: Progress | None = N
             f" e.g. {clashes[0]}: write those members' proofs elsewhere with the proof documents"
         )
     return written
+
+
+# (target, certificate file to embed or None, document text, proof JSON, bundle?)
+_WriteJob = tuple[str, str | None, str, str, bool]
+
+
+def _write_jobs(anchored: AnchoredBatch) -> Iterator[list[_WriteJob]]:
+    """Chunks of write jobs, each member's proof assembled as JSON text here (the tree
+    lives in this process) and the files read and written by the workers."""
+    prepared = anchored.prepared
+    tree = prepared.tree
+    encoding = tree.leaf_encoding
+    anchor = anchor_json(anchored.chain_id, anchored.ledger, anchored.anchor_tx)
+    bundle = prepared.layout == "bundle"
+    chunk: list[_WriteJob] = []
+    for index, proof in enumerate(tree.all_proofs()):
+        text = proof_json(encoding, tree.at(index), tree.leaf_hash(index), tree.root, proof, anchor)
+        source = prepared.sources[index] if prepared.sources else None
+        document = prepared.texts[index] if bundle and source is None else ""
+        chunk.append((str(prepared.targets[index]), str(source) if source else None, document, text, bundle))
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _write_chunk(jobs: list[_WriteJob]) -> list[str]:
+    """Runs in a worker: write each file exclusively; the targets that already existed."""
+    refused: list[str] = []
+    for target, source, document, proof, bundle in jobs:
+        if bundle:
+            text = bundle_text(Path(source).read_text(encoding="utf-8") if source else document, proof)
+        else:
+            text = proof + "\n"
+        try:
+            with open(target, "x", encoding="utf-8") as handle:
+                handle.write(text)
+        except FileExistsError:
+            refused.append(target)
+    return refused
 
 
 def run_batch(
@@ -233,7 +274,7 @@ def run_batch(
     if progress is not None:
         progress("anchoring", 1, 1)
     if write_files:
-        write_holder_files(anchored, progress=progress)
+        write_holder_files(anchored, workers=workers, progress=progress)
     return anchored
 
 
