@@ -8,6 +8,7 @@ only a batch with no problem at all reaches the anchoring transaction.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,8 +102,15 @@ class AnchoredBatch:
 
 def certificate_files(directory: Path) -> list[Path]:
     """The certificate files of a directory: ``*.json`` minus the proof and bundle files
-    a batch writes, sorted by name."""
-    return sorted(p for p in directory.glob("*.json") if not p.name.endswith((PROOF_SUFFIX, BUNDLE_SUFFIX)))
+    a batch writes, sorted by name (one ``scandir``, names compared as strings: a
+    directory of 50,000 files is listed in milliseconds, not the second ``glob`` takes)."""
+    with os.scandir(directory) as entries:
+        names = sorted(
+            e.name
+            for e in entries
+            if e.name.endswith(".json") and not e.name.endswith((PROOF_SUFFIX, BUNDLE_SUFFIX)) and e.is_file()
+        )
+    return [directory / name for name in names]
 
 
 def prepare_batch(
@@ -160,7 +168,7 @@ def prepare_batch(
         problems += on_chain_problems(members, *taken)
     if problems:
         raise BatchRefused(problems)
-    tree = StandardMerkleTree.of([list(m.terms.as_tuple()) for m in members], CERTIFICATE_LEAF)
+    tree = _tree(members)
     kept = [texts[i] for i in range(len(texts))] if keep_texts else []
     return PreparedBatch(members[0].terms.origin, members, tree, layout, targets, member_paths, kept)
 
@@ -171,8 +179,7 @@ def prepare_members(members: Sequence[Member], *, layout: Layout = "bundle") -> 
     problems = membership_problems(members)
     if problems:
         raise BatchRefused(problems)
-    tree = StandardMerkleTree.of([list(m.terms.as_tuple()) for m in members], CERTIFICATE_LEAF)
-    return PreparedBatch(members[0].terms.origin, list(members), tree, layout)
+    return PreparedBatch(members[0].terms.origin, list(members), _tree(members), layout)
 
 
 def anchor_prepared(ledger: Ledger, prepared: PreparedBatch) -> AnchoredBatch:
@@ -281,6 +288,14 @@ def run_batch(
 # ---------------------------------------------------------------------- helpers
 
 
+def _tree(members: Sequence[Member]) -> StandardMerkleTree:
+    """The batch's tree, from the leaves the workers encoded when they all did."""
+    leaves = [m.leaf for m in members]
+    if all(leaf is not None for leaf in leaves):
+        return StandardMerkleTree.of_encoded([leaf for leaf in leaves if leaf is not None], CERTIFICATE_LEAF)
+    return StandardMerkleTree.of([list(m.terms.as_tuple()) for m in members], CERTIFICATE_LEAF)
+
+
 def _keeping_texts(items: Iterable[bytes | Mapping[str, Any]], texts: list[str]) -> Iterator[Item]:
     for item in items:
         if isinstance(item, bytes | bytearray | memoryview):
@@ -305,6 +320,15 @@ def _target(member: Member, path: Path | None, out: Path | None, layout: Layout)
 
 
 def _file_problems(members: Sequence[Member], targets: Sequence[Path]) -> list[BatchProblem]:
+    """Members whose holder file (or the other layout's file beside it) already exists,
+    and targets two members would share. One directory listing per target folder
+    instead of two or three ``stat`` calls a member."""
+    existing: dict[Path, set[str]] = {}
+    for folder in {t.parent for t in targets}:
+        try:
+            existing[folder] = set(os.listdir(folder))
+        except FileNotFoundError:
+            existing[folder] = set()
     problems: list[BatchProblem] = []
     seen: dict[Path, str] = {}
     for member, target in zip(members, targets, strict=True):
@@ -314,24 +338,19 @@ def _file_problems(members: Sequence[Member], targets: Sequence[Path]) -> list[B
                 BatchProblem(member.source, "$", "batch.file_clash",
                              f"its holder file {target} would also be {other}'s; rename one of them")
             )  # fmt: skip
-        for existing in (target, *_sibling_holder_files(target)):
-            if existing.exists():
+        names = existing[target.parent]
+        stem = target.name.removesuffix(BUNDLE_SUFFIX).removesuffix(PROOF_SUFFIX)
+        for name in (target.name, stem + BUNDLE_SUFFIX, stem + PROOF_SUFFIX):
+            if name in names:
                 problems.append(
                     BatchProblem(
                         member.source, "$", "batch.already_batched",
-                        f"{existing} exists: the certificate may already be in a batch, and that file"
-                        " is never overwritten; move it away only if it is stale",
+                        f"{target.parent / name} exists: the certificate may already be in a batch, and"
+                        " that file is never overwritten; move it away only if it is stale",
                     )
                 )  # fmt: skip
                 break
     return problems
-
-
-def _sibling_holder_files(target: Path) -> tuple[Path, ...]:
-    name = target.name
-    stem = name.removesuffix(BUNDLE_SUFFIX).removesuffix(PROOF_SUFFIX)
-    names = (stem + suffix for suffix in (BUNDLE_SUFFIX, PROOF_SUFFIX))
-    return tuple(target.with_name(other) for other in names if other != name)
 
 
 def _snake(anchor: dict[str, Any]) -> dict[str, Any]:

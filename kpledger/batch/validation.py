@@ -1,7 +1,7 @@
 """Every Annex I rule on every member, on all cores, in bounded memory.
 
-Each member is read, strictly loaded, validated by :func:`parse_certificate`, hashed
-and turned into its chain terms in a worker process: that is ~80 % of a batch's CPU, and
+Each member is read, strictly loaded, validated by :func:`parse_certificate`, hashed,
+turned into its chain terms and its Merkle leaf in a worker process: that is ~80 % of a batch's CPU, and
 the GIL keeps it on one core in threads. Work goes out in chunks, at most a few chunks
 ahead of what has come back, so a batch of a million files never holds more than a few
 thousand documents at once; what stays is one small :class:`Member` per certificate.
@@ -19,6 +19,7 @@ from kpledger.batch.pool import in_order, worker_count
 from kpledger.batch.problems import BatchProblem, Member
 from kpledger.certificate import parse_certificate
 from kpledger.errors import DocumentError
+from kpledger.merkle import CERTIFICATE_LEAF, encode_leaf
 from kpledger.types import ChainTerms
 
 __all__ = ["CHUNK", "Progress", "validate_members"]
@@ -32,7 +33,7 @@ Progress: TypeAlias = Callable[[str, int, int | None], None]
 
 # What a worker sends back per member: its terms as a plain tuple, or its problems.
 _Terms = tuple[bytes, str, str, str, int, int, int, int]
-_Outcome = tuple[_Terms | None, list[tuple[str, str, str]]]
+_Outcome = tuple[_Terms | None, list[tuple[str, str, str]], tuple[list[Any], bytes] | None]
 Item: TypeAlias = "Path | bytes | Mapping[str, Any]"
 
 
@@ -58,12 +59,12 @@ def validate_members(
     done = 0
     for chunk, outcomes in _outcomes(items, validity_days, worker_count(workers, total)):
         fresh: list[Member] = []
-        for offset, (item, (terms, found)) in enumerate(zip(chunk, outcomes, strict=True)):
+        for offset, (item, (terms, found, leaf)) in enumerate(zip(chunk, outcomes, strict=True)):
             label = labels(done + offset, item)
             if terms is None:
                 problems += [BatchProblem(label, field, rule, message) for field, rule, message in found]
             else:
-                fresh.append(Member(label, ChainTerms(*terms)))
+                fresh.append(Member(label, ChainTerms(*terms), leaf))
         members += fresh
         if on_members is not None and fresh:
             on_members(fresh)
@@ -94,12 +95,13 @@ def _check(item: Item, validity_days: int | None) -> _Outcome:
     try:
         data = item.read_bytes() if isinstance(item, Path) else item
     except OSError as exc:
-        return None, [("$", "file.unreadable", f"cannot read the file: {exc.strerror or exc}")]
+        return None, [("$", "file.unreadable", f"cannot read the file: {exc.strerror or exc}")], None
     try:
         terms = parse_certificate(data, validity_days=validity_days).chain_terms()
     except DocumentError as exc:
-        return None, [(p.field, p.rule, p.message) for p in exc.problems]
+        return None, [(p.field, p.rule, p.message) for p in exc.problems], None
+    values = terms.as_tuple()
     return (
         terms.document_hash, terms.number, terms.origin, terms.destination,
         terms.carats, terms.value_cents, terms.parcels, terms.expires_at,
-    ), []  # fmt: skip
+    ), [], encode_leaf(CERTIFICATE_LEAF, values)  # fmt: skip
