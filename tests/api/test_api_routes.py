@@ -61,6 +61,8 @@ def test_verify_by_hash_valid(world: World, client: TestClient) -> None:
         "ISSUED",
     )
     assert certificate["carats"] == 1520.35 and certificate["value_usd"] == 245870.5
+    assert (certificate["carats_hundredths"], certificate["value_cents"]) == (152035, 24587050)
+    assert (certificate["carats_text"], certificate["value_usd_text"]) == ("1520.35", "245870.50")
     assert [e["event"] for e in body["timeline"]] == ["CertificateIssued"]
     assert body["timeline"][0]["actor"] == world.bw_auth.address
     assert body["checked_at_block"] == world.gov.block_number()
@@ -187,6 +189,8 @@ def test_certificate_by_number_with_spaces_and_slashes(world: World, client: Tes
     assert record["status"] == record["stored_status"] == "RECEIVED"
     assert record["issued_block"] < (record["responded_block"] or record["closed_block"])
     assert record["exporter"] == world.bw_exporter.address
+    assert (record["carats_hundredths"], record["carats_text"]) == (cert.terms.carats, "1520.35")
+    assert (record["value_cents"], record["value_usd_text"]) == (cert.terms.value_cents, "245870.50")
     assert [e["event"] for e in body["timeline"]] == ["CertificateIssued", "CertificateReceived"]
     # A raw slash in the path works too.
     assert client.get("/v1/certificates/BW 2026/API-0001").json() == body
