@@ -25,8 +25,8 @@ from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree, batch_proof_do
 from kpledger.types import CertificateRecord, CertificateStatus, ChainTerms, Receipt
 
 app = typer.Typer(
-    help="Certificates: check offline, anchor, validate, issue, confirm, dispute, resolve, void, amend, show,"
-    " batch.\n\nCERT is a certificate file, its number or its document hash.",
+    help="Certificates: check offline, print (pdf), anchor, validate, issue, confirm, dispute, resolve, void,"
+    " amend, show, batch.\n\nCERT is a certificate file, its number or its document hash.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -143,6 +143,49 @@ def sample(
     except DocumentError as exc:
         raise UsageProblem(f"cannot make that sample: {exc.problems[0]}") from None
     output.plain(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@app.command("pdf")
+@common(chain=False)
+def pdf(
+    file: Annotated[
+        Path, typer.Argument(metavar="CERT.json", help="Certificate JSON file.", show_default=False)
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--output", "-o", help="PDF file to write (default: CERT.pdf).")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Verification page the QR code links to (default: public_url setting, the running"
+            " `kpledger up`, or http://host:port).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Print a certificate: an A4 PDF of every Annex I element, with a QR code linking to its
+    verification page (`<base>/v/<number>?h=<hash>`) and the document hash in text.
+
+    Example: `kpledger cert pdf my-cert.json -o my-cert.pdf`"""
+    from kpledger.errors import ConfigurationError
+    from kpledger.printing import certificate_pdf, verification_link
+
+    certificate = refs.load_certificate(file)
+    base = base_url or session().public_url()
+    target = out if out is not None else file.with_suffix(".pdf")
+    try:
+        data = certificate_pdf(certificate, base_url=base)
+    except ConfigurationError as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        raise UsageProblem(f"cannot write {target}: {exc.strerror}") from None
+    link = verification_link(base, certificate.number, certificate.document_hash())
+    output.result(
+        f"[green]✓[/green] {escape(str(target))}: {escape(certificate.number)} — QR links to {escape(link)}"
+    )
 
 
 # ---------------------------------------------------------------------- exporter
