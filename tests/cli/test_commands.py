@@ -273,6 +273,15 @@ def test_audit_replay_and_report(cli: Cli, tmp_path: Path) -> None:
     assert (tmp_path / "csv" / "trade.csv").is_file()
     data = cli.json("audit", "report", "--db", db, "--no-replay", "--html", str(report_html))
     assert data["summary"]["certificates"] >= 1
+    assert data["cross_checks"]["ok"] is True  # run by default: the chain answers
+    assert "cross-check with the contracts: ok" in result.stdout
+    skipped = cli("audit", "report", "--db", db, "--no-replay", "--html", str(report_html),
+                  env={"KPLEDGER_RPC": "http://127.0.0.1:9"})  # fmt: skip
+    assert skipped.exit_code == 0
+    page = report_html.read_text(encoding="utf-8")
+    assert "Cross-checks</h2><p class='meta'>Not run: the chain could not be reached" in page
+    unasked = cli.json("audit", "report", "--db", db, "--no-replay", "--no-cross-check")
+    assert unasked["cross_checks"] is None
 
 
 def test_verify_of_malformed_json(cli: Cli, tmp_path: Path) -> None:
