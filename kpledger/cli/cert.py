@@ -22,7 +22,7 @@ from kpledger.cli.options import JsonOption, common, session
 from kpledger.errors import DocumentError
 from kpledger.ledger import Ledger
 from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree, batch_proof_documents
-from kpledger.types import CertificateRecord, CertificateStatus, ChainTerms, Receipt
+from kpledger.types import CertificateRecord, CertificateStatus, ChainTerms, Receipt, exact_amounts
 
 app = typer.Typer(
     help="Certificates: check offline, print (pdf), anchor, validate, issue, confirm, dispute, resolve, void,"
@@ -484,6 +484,7 @@ def _terms_dict(terms: ChainTerms) -> dict[str, Any]:
         "destination": terms.destination,
         "carats": terms.carats / 100,
         "value_usd": terms.value_cents / 100,
+        **exact_amounts(terms.carats, terms.value_cents),
         "parcels": terms.parcels,
         "expires": output.when(terms.expires_at),
     }

@@ -106,6 +106,11 @@ def test_anchor_validate_confirm_verify(cli: Cli, tmp_path: Path) -> None:
                                                      "CertificateReceived"]  # fmt: skip
     shown = cli.json("cert", "show", digest)
     assert shown["certificate"]["number"] == number and len(shown["timeline"]) == 3
+    fields = ("carats_hundredths", "value_cents", "carats_text", "value_usd_text")
+    exact = {k: shown["certificate"][k] for k in fields}
+    assert exact == {"carats_hundredths": 152035, "value_cents": 24587050, "carats_text": "1520.35",
+                     "value_usd_text": "245870.50"}  # fmt: skip
+    assert data["certificate"]["carats_text"] == "1520.35"
 
 
 def test_issue_dispute_resolve(cli: Cli, tmp_path: Path) -> None:
