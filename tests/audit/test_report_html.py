@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kpledger.audit import build_report
 from kpledger.audit.html import _legend_outside, _plain_axis
 from kpledger.audit.reports import partial_quarters
-from tests.api.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.api.conftest import browser  # noqa: F401  (the session's Chromium)
 from tests.audit.test_reports import scenario  # noqa: F401  (the fixture)
 
 
@@ -71,30 +68,18 @@ def test_report_tables_read_well(scenario: Any, db_url: str) -> None:  # noqa: F
         assert f"{quarter} <span class='partial'>(partial)</span>" in page
 
 
-def test_report_fits_the_page_in_chromium(scenario: Any, db_url: str, tmp_path: Path) -> None:  # noqa: F811
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        message = f"{CHROMIUM} not found: `make chromium` installs it"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
+def test_report_fits_the_page_in_chromium(scenario: Any, db_url: str, tmp_path: Path, browser: Any) -> None:  # noqa: F811
     page_file = build_report(db_url).write_html(tmp_path / "report.html")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    for width in (1200, 800):
+        page = browser.new_page(viewport={"width": width, "height": 900})
         try:
-            for width in (1200, 800):
-                page = browser.new_page(viewport={"width": width, "height": 900})
-                page.goto(page_file.as_uri())
-                if os.environ.get("KPLEDGER_SCREENSHOTS"):
-                    page.screenshot(
-                        path=str(Path(os.environ["KPLEDGER_SCREENSHOTS"]) / f"audit-{width}.png"),
-                        full_page=True,
-                    )
-                scroll, client = page.evaluate(
-                    "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
-                )
-                assert scroll <= client, (width, scroll, client)
-                page.close()
+            page.goto(page_file.as_uri())
+            if os.environ.get("KPLEDGER_SCREENSHOTS"):
+                target = Path(os.environ["KPLEDGER_SCREENSHOTS"]) / f"audit-{width}.png"
+                page.screenshot(path=str(target), full_page=True)
+            scroll, client = page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            assert scroll <= client, (width, scroll, client)
         finally:
-            browser.close()
+            page.close()
