@@ -22,6 +22,8 @@ class Deployment:
     block: int
     deployer: str
     compiler: str = ""
+    directory: str = ""
+    """ExchangeDirectory address (issue 15); empty in records made before it existed."""
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
