@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise ConfigurationError(f"set {args.authority_key_env} to the authority's private key (64 hex digits)")
+        raise ConfigurationError(f"set {args.authority_key_env} to the authority's key (64 hex digits)")
     deployment = Deployment.load(args.deployment)
     ledger = Ledger.connect(args.rpc, deployment, key)
     store = ExchangeStore(args.db)
