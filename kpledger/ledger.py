@@ -123,7 +123,8 @@ class Ledger:
         self.deployment = deployment
         self.registry_abi: ContractInterface = artifacts.interface("ParticipantRegistry")
         self.ledger_abi: ContractInterface = artifacts.interface("CertificateLedger")
-        self.decoder = RevertDecoder(self.registry_abi, self.ledger_abi)
+        directory_abi = artifacts.interface("ExchangeDirectory")
+        self.decoder = RevertDecoder(self.registry_abi, self.ledger_abi, directory_abi)
         self.outbox = _outbox(outbox)
         """Where signed transactions are recorded before they are sent (crash safety,
         :mod:`kpledger.chain.outbox`); None keeps no record."""
@@ -190,6 +191,9 @@ class Ledger:
             Call(None, bytes(HexBytes(ledger_art["bytecode"])) + abi_encode(["address"], [registry]))
         )
         assert ledger_receipt.contract_address is not None
+        directory_code = bytes(HexBytes(artifacts.contract("ExchangeDirectory")["bytecode"]))
+        directory_receipt = transactor.send(Call(None, directory_code + abi_encode(["address"], [registry])))
+        assert directory_receipt.contract_address is not None
         facts = identity.read_facts(rpc, registry_receipt.block_number)
         deployment = Deployment(
             chain_id=transactor.chain_id,
@@ -202,6 +206,7 @@ class Ledger:
             block_hash=facts.block_hash or "",
             registry_tx="0x" + registry_receipt.tx_hash.hex(),
             ledger_tx="0x" + ledger_receipt.tx_hash.hex(),
+            directory=to_checksum_address(directory_receipt.contract_address),
         )
         options.setdefault("fees", transactor.fees)
         return cls(rpc, deployment, deployer, **options)
@@ -231,7 +236,10 @@ class Ledger:
         why = identity.mismatch(self.deployment, facts)
         if why is not None:
             raise identity.ChainMismatch(f"the node is not the deployment's chain: {why}")
-        for name, address in (("registry", self.deployment.registry), ("ledger", self.deployment.ledger)):
+        contracts = [("registry", self.deployment.registry), ("ledger", self.deployment.ledger)]
+        if self.deployment.directory:
+            contracts.append(("exchange directory", self.deployment.directory))
+        for name, address in contracts:
             code = self.rpc.call("eth_getCode", [address, "latest"])
             if len(HexBytes(code)) == 0:
                 raise ConfigurationError(f"no {name} contract at {address} on chain {chain_id}")

@@ -36,6 +36,8 @@ class Deployment:
     """The block the registry was deployed in (the audit replays from here)."""
     deployer: str
     compiler: str = ""
+    directory: str = ""
+    """ExchangeDirectory address (issue 15); empty in records made before it existed."""
     genesis_hash: str = ""
     """Hash of the chain's block 0 ("" in a record older than identities)."""
     block_hash: str = ""
