@@ -21,7 +21,7 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 
-from kpledger.chain import artifacts
+from kpledger.chain import artifacts, identity
 from kpledger.chain.abi import ContractInterface
 from kpledger.chain.connection import InProcessChain
 from kpledger.chain.deployment import Deployment
@@ -123,7 +123,8 @@ class Ledger:
         self.deployment = deployment
         self.registry_abi: ContractInterface = artifacts.interface("ParticipantRegistry")
         self.ledger_abi: ContractInterface = artifacts.interface("CertificateLedger")
-        self.decoder = RevertDecoder(self.registry_abi, self.ledger_abi)
+        directory_abi = artifacts.interface("ExchangeDirectory")
+        self.decoder = RevertDecoder(self.registry_abi, self.ledger_abi, directory_abi)
         self.outbox = _outbox(outbox)
         """Where signed transactions are recorded before they are sent (crash safety,
         :mod:`kpledger.chain.outbox`); None keeps no record."""
@@ -190,6 +191,10 @@ class Ledger:
             Call(None, bytes(HexBytes(ledger_art["bytecode"])) + abi_encode(["address"], [registry]))
         )
         assert ledger_receipt.contract_address is not None
+        directory_code = bytes(HexBytes(artifacts.contract("ExchangeDirectory")["bytecode"]))
+        directory_receipt = transactor.send(Call(None, directory_code + abi_encode(["address"], [registry])))
+        assert directory_receipt.contract_address is not None
+        facts = identity.read_facts(rpc, registry_receipt.block_number)
         deployment = Deployment(
             chain_id=transactor.chain_id,
             registry=to_checksum_address(registry),
@@ -197,6 +202,11 @@ class Ledger:
             block=registry_receipt.block_number,
             deployer=deployer.address,
             compiler=SOLC_VERSION,
+            genesis_hash=facts.genesis_hash,
+            block_hash=facts.block_hash or "",
+            registry_tx="0x" + registry_receipt.tx_hash.hex(),
+            ledger_tx="0x" + ledger_receipt.tx_hash.hex(),
+            directory=to_checksum_address(directory_receipt.contract_address),
         )
         options.setdefault("fees", transactor.fees)
         return cls(rpc, deployment, deployer, **options)
@@ -217,14 +227,19 @@ class Ledger:
         return other
 
     def check_deployment(self) -> None:
-        """Raise ConfigurationError unless the chain id matches and both contracts have
-        code: a stale deployment record must not send writes into the void."""
-        chain_id = _int(self.rpc.call("eth_chainId", []))
-        if chain_id != self.deployment.chain_id:
-            raise ConfigurationError(
-                f"connected to chain {chain_id} but the deployment is on chain {self.deployment.chain_id}"
-            )
-        for name, address in (("registry", self.deployment.registry), ("ledger", self.deployment.ledger)):
+        """Raise ConfigurationError unless this is the deployment's chain (its chain id,
+        genesis hash and deployment block hash, :mod:`kpledger.chain.identity`) and both
+        contracts have code: a write must never land on another chain that happens to
+        have contracts at the same addresses, nor go into the void."""
+        facts = identity.read_facts(self.rpc, self.deployment.block)
+        chain_id = facts.chain_id
+        why = identity.mismatch(self.deployment, facts)
+        if why is not None:
+            raise identity.ChainMismatch(f"the node is not the deployment's chain: {why}")
+        contracts = [("registry", self.deployment.registry), ("ledger", self.deployment.ledger)]
+        if self.deployment.directory:
+            contracts.append(("exchange directory", self.deployment.directory))
+        for name, address in contracts:
             code = self.rpc.call("eth_getCode", [address, "latest"])
             if len(HexBytes(code)) == 0:
                 raise ConfigurationError(f"no {name} contract at {address} on chain {chain_id}")

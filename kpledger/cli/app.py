@@ -19,6 +19,7 @@ from kpledger.cli.errors import KPLedgerGroup
 from kpledger.cli.options import (
     DataDirOption,
     DebugOption,
+    DeploymentOption,
     DevAccountOption,
     KeyOption,
     RpcOption,
@@ -69,6 +70,7 @@ def root(
     ctx: typer.Context,
     data_dir: DataDirOption = None,
     rpc: RpcOption = None,
+    deployment: DeploymentOption = None,
     key: KeyOption = None,
     dev_account: DevAccountOption = None,
     debug: DebugOption = False,
@@ -77,7 +79,9 @@ def root(
     ] = False,
 ) -> None:
     """Global options; each can also follow the command name."""
-    root_session(ctx).set_flags(data_dir=data_dir, rpc=rpc, key=key, dev_account=dev_account, debug=debug)
+    root_session(ctx).set_flags(
+        data_dir=data_dir, rpc=rpc, deployment=deployment, key=key, dev_account=dev_account, debug=debug
+    )
 
 
 up.register(app)

@@ -1,8 +1,9 @@
 """``kpledger cert``: a certificate's life cycle, each step by the role that owns it.
 
 CERT is a certificate JSON file, its number or its document hash (``0x`` + 64 hex).
-A batched certificate needs its proof: ``--proof FILE``, or a ``<name>.proof.json``
-next to the certificate file is picked up by itself.
+A batched certificate needs its proof: ``--proof FILE`` (a proof or bundle file), a
+bundle file as CERT, or a ``<name>.proof.json`` / ``<name>.bundle.json`` next to the
+certificate file, picked up by itself.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from kpledger.cli.errors import CLIError, UsageProblem
 from kpledger.cli.options import JsonOption, common, session
 from kpledger.errors import DocumentError
 from kpledger.ledger import Ledger
-from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree, batch_proof_documents
 from kpledger.types import CertificateRecord, CertificateStatus, ChainTerms, Receipt, exact_amounts
 
 app = typer.Typer(
@@ -44,7 +44,8 @@ ProofOption = Annotated[
         "--proof",
         exists=True,
         dir_okay=False,
-        help="Batch proof file of a batched certificate (default: FILE.proof.json next to the certificate).",
+        help="Proof or bundle file of a batched certificate (default: FILE.proof.json or"
+        " FILE.bundle.json next to the certificate).",
         show_default=False,
     ),
 ]
@@ -364,7 +365,8 @@ def show(cert: CertArg, proof: ProofOption = None, as_json: JsonOption = False) 
         return
     if record is None:
         raise CLIError(
-            f"{ref.label} is not on the ledger", hint="check the number, or `kpledger verify FILE`"
+            f"{ref.label} is not on the ledger",
+            hint=refs.BATCH_HINT if ref.proof is None else "check the number, or `kpledger verify FILE`",
         )
     timeline = ledger.timeline(record.document_hash)
     entries = [
@@ -405,56 +407,77 @@ def batch(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Where to write the proof files (default: next to each certificate)."
+            "--out", "-o", help="Where to write the holders' files (default: next to each certificate)."
         ),
+    ] = None,
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="`bundle`: one NAME.bundle.json per certificate (document + proof);"
+            " `proof`: a NAME.proof.json beside it.",
+        ),
+    ] = "bundle",
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Processes validating (default: one per core).")
     ] = None,
 ) -> None:
     """Anchor a directory of certificates as one Merkle batch (exporting authority).
 
-    All certificates must share the exporting participant. Writes `NAME.proof.json`
-    for each: the importer needs it to verify, confirm or dispute that certificate.
+    Every certificate is checked first (every format rule, one exporting participant,
+    unique numbers and documents, none already on the ledger or batched); any problem
+    refuses the whole batch, listing them all. Then writes `NAME.bundle.json` for each:
+    the importer needs it to verify, confirm or dispute that certificate. Existing
+    bundle or proof files are never overwritten.
 
     Example: `kpledger --dev-account bw-authority cert batch shipments/2026-03-02/`"""
-    files = sorted(p for p in directory.glob("*.json") if not p.name.endswith(refs.PROOF_SUFFIX))
+    from kpledger.batch import BatchRefused, certificate_files, run_batch
+
+    if layout not in ("bundle", "proof"):
+        raise UsageProblem(f"--layout {layout!r}: give `bundle` or `proof`")
+    files = certificate_files(directory)
     if not files:
         raise UsageProblem(f"{directory} holds no certificate .json files")
-    loaded: list[tuple[Path, ChainTerms]] = []
-    with output.progress() as bar:
-        task = bar.add_task("checking certificates", total=len(files))
-        for path in files:
-            loaded.append((path, refs.certificate_terms(path)[1]))
-            bar.advance(task)
-    origins = sorted({terms.origin for _, terms in loaded})
-    if len(origins) != 1:
-        raise CLIError(
-            f"a batch holds certificates of one exporting participant; {directory} has {', '.join(origins)}",
-            hint="split the directory by exporting participant",
-        )
-    numbers = [terms.number for _, terms in loaded]
-    if len(set(numbers)) != len(numbers):
-        raise CLIError(
-            "two certificates in the batch share a number", hint="each certificate number is used once"
-        )
-    tree = StandardMerkleTree.of([list(terms.as_tuple()) for _, terms in loaded], CERTIFICATE_LEAF)
     ledger = session().ledger(sign=True)
-    receipt = ledger.anchor_batch(origins[0], bytes.fromhex(tree.root[2:]), len(loaded))
-    documents = batch_proof_documents(
-        tree, chain_id=ledger.deployment.chain_id, ledger=ledger.deployment.ledger,
-        anchor_tx="0x" + receipt.tx_hash.hex(),
-    )  # fmt: skip
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
     with output.progress() as bar:
-        task = bar.add_task("writing proofs", total=len(loaded))
-        for (path, _), document in zip(loaded, documents, strict=True):
-            target = (out or path.parent) / (path.name.removesuffix(".json") + refs.PROOF_SUFFIX)
-            target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-            bar.advance(task)
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            anchored = run_batch(
+                ledger, files, out=out, layout="bundle" if layout == "bundle" else "proof",
+                workers=workers, progress=progress,
+            )  # fmt: skip
+        except BatchRefused as exc:
+            bar.stop()
+            _report_refusal(exc)
+    prepared = anchored.prepared
     output.success(
-        f"anchored a batch of {len(loaded)} {origins[0]} certificates — root {tree.root},"
-        f" block {receipt.block_number}"
+        f"anchored a batch of {len(prepared.members)} {prepared.origin} certificates —"
+        f" root {prepared.tree.root}, block {anchored.receipt.block_number}"
     )
-    output.result(f"proof files: {escape(str(out or directory))}/*{refs.PROOF_SUFFIX}")
+    suffix = refs.BUNDLE_SUFFIX if layout == "bundle" else refs.PROOF_SUFFIX
+    output.result(f"{layout} files: {escape(str(out or directory))}/*{suffix}")
+
+
+def _report_refusal(exc: Any) -> None:
+    count = len(exc.problems)
+    for problem in exc.problems[:50]:
+        output.result(
+            f"[red]✗[/red] {escape(problem.source)}: [bold]{escape(problem.field)}[/bold]:"
+            f" {escape(problem.message)} [dim]\\[{escape(problem.rule)}][/dim]"
+        )
+    if count > 50:
+        output.result(f"… and {count - 50} more")
+    first = exc.problems[0]
+    raise CLIError(
+        f"batch refused, nothing anchored: {count} problem{'s' if count != 1 else ''}; first: {first}",
+        hint="fix every problem listed (a batch holds one exporting participant's certificates)",
+    )
 
 
 # ---------------------------------------------------------------------- helpers

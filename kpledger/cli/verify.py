@@ -56,12 +56,19 @@ def hash_command(
 @common()
 def verify_command(
     subject: Annotated[
-        str, typer.Argument(metavar="FILE|HASH", help="A certificate file, or a document hash (0x + 64 hex).")
+        str,
+        typer.Argument(
+            metavar="FILE|HASH", help="A certificate or bundle file, or a document hash (0x + 64 hex)."
+        ),
     ],
     proof: Annotated[
         Path | None,
         typer.Option(
-            "--proof", exists=True, dir_okay=False, help="Batch proof file of a batched certificate."
+            "--proof",
+            exists=True,
+            dir_okay=False,
+            help="Proof or bundle file of a batched certificate (default: FILE.proof.json or"
+            " FILE.bundle.json next to the file).",
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -78,13 +85,10 @@ def verify_command(
         kpledger verify BW-2026-000123.json
         kpledger verify 0x3f5c…e1 --json"""
     path = Path(subject)
-    target: Path | str
+    target: Path | str | dict[str, Any]
     batch_proof = refs.load_proof(proof) if proof is not None else None
     if path.is_file():
-        target = path
-        sibling = path.with_name(path.name.removesuffix(".json") + refs.PROOF_SUFFIX)
-        if batch_proof is None and sibling.is_file():
-            batch_proof = refs.load_proof(sibling)
+        target, batch_proof = refs.verify_subject(path, batch_proof)
     elif refs.HASH_PATTERN.fullmatch(subject):
         target = subject
     elif subject.endswith(".json") or "/" in subject:
@@ -119,6 +123,8 @@ def verify_command(
         output.json_out(result.to_dict())
     else:
         _print(result, timeline)
+        if batch_proof is None and result.code == "NOT_ANCHORED":
+            output.notice(f"[yellow]hint:[/yellow] {refs.BATCH_HINT}")
     raise typer.Exit(_exit_code(result))
 
 

@@ -184,7 +184,7 @@ def test_verify_catches_a_tampered_document(cli: Cli, tmp_path: Path) -> None:
 def test_batch_writes_proofs_that_confirm_and_verify(cli: Cli, tmp_path: Path) -> None:
     batch_dir = tmp_path / "batch"
     files = [write_certificate(batch_dir) for _ in range(5)]
-    result = cli("--dev-account", "bw-authority", "cert", "batch", str(batch_dir))
+    result = cli("--dev-account", "bw-authority", "cert", "batch", str(batch_dir), "--layout", "proof")
     assert "anchored a batch of 5 BW certificates" in result.stdout
     proofs = sorted(batch_dir.glob("*.proof.json"))
     assert len(proofs) == 5
