@@ -55,8 +55,12 @@ def hash_command(
 
 @common()
 def verify_command(
-    subject: Annotated[
-        str, typer.Argument(metavar="FILE|HASH", help="A certificate file, or a document hash (0x + 64 hex).")
+    subjects: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="FILE|HASH...",
+            help="Certificate files or document hashes (0x + 64 hex); several give one line each.",
+        ),
     ],
     proof: Annotated[
         Path | None,
@@ -71,12 +75,23 @@ def verify_command(
 ) -> None:
     """Can I trust this certificate? A human-readable verdict, or --json for machines.
 
-    Exit code: 0 valid, 1 not valid, 2 usage or connection error.
+    Exit code: 0 valid, 1 not valid, 2 usage or connection error (several files: the
+    worst of them). With several files, --json prints one JSON object per line.
 
     Examples:
 
         kpledger verify BW-2026-000123.json
-        kpledger verify 0x3f5c…e1 --json"""
+        kpledger verify 0x3f5c…e1 --json
+        kpledger verify shipments/*.json"""
+    if len(subjects) > 1:
+        if proof is not None:
+            raise UsageProblem(
+                "--proof goes with one certificate", hint="verify a batched certificate on its own"
+            )
+        from kpledger.cli import bulk
+
+        raise typer.Exit(bulk.run(session().ledger(), [Path(s) for s in subjects], as_json=as_json))
+    subject = subjects[0]
     path = Path(subject)
     target: Path | str
     batch_proof = refs.load_proof(proof) if proof is not None else None
