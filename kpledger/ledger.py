@@ -10,7 +10,8 @@ that would revert raises before anything is signed and changes nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +33,7 @@ from kpledger.chain.revert import RevertDecoder
 from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.sender import Call, FeePolicy, Signer, Transactor
 from kpledger.compiler import SOLC_VERSION
-from kpledger.errors import ConfigurationError, KPLedgerError, NotFound
+from kpledger.errors import ConfigurationError, ContractError, KPLedgerError, NotFound
 from kpledger.types import (
     Batch,
     CertificateRecord,
@@ -693,14 +694,16 @@ class Ledger:
 
     def _registry_tx(self, name: str, *args: Any) -> Receipt:
         data = self.registry_abi.fn(name).encode(args)
-        return self.transactor.send(Call(self.deployment.registry, data))
+        with _refusal_of(name):
+            return self.transactor.send(Call(self.deployment.registry, data))
 
     def _ledger_tx(self, name: str, *args: Any, batch_proof: BatchProof | None = None) -> Receipt:
         data = self.ledger_abi.fn(name).encode(args)
         if batch_proof is not None and self.certificate(batch_proof.terms.document_hash) is None:
             reveal = self.ledger_abi.fn("revealBatchCertificate").encode(_reveal_args(batch_proof))
             data = self.ledger_abi.fn("multicall").encode([[reveal, data]])
-        return self.transactor.send(Call(self.deployment.ledger, data))
+        with _refusal_of(name):
+            return self.transactor.send(Call(self.deployment.ledger, data))
 
     def _hash_for(self, ref: CertificateRef, batch_proof: BatchProof | None) -> bytes:
         if batch_proof is not None:
@@ -790,6 +793,18 @@ class Ledger:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _refusal_of(function: str) -> Iterator[None]:
+    """Record on a contract refusal which function was called, so that
+    :func:`kpledger.chain.explain.explain` can say what the caller may not do."""
+    try:
+        yield
+    except ContractError as error:
+        if getattr(error, "function", None) is None:
+            error.function = function  # type: ignore[attr-defined]
+        raise
 
 
 def _rpc(target: str | Web3 | InProcessChain | Rpc) -> Rpc:

@@ -58,20 +58,27 @@ ReasonOption = Annotated[
 
 
 @app.command("check")
-@common(chain=False)
+@common()
 def check(
     files: Files,
     validity_days: Annotated[
         int | None,
         typer.Option("--validity-days", min=1, max=366, help="The exporting participant's validity period."),
     ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Check the documents only, even when a node is available.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Validate certificate files offline against the KP rules (exit 1 if any is invalid).
+    """Validate certificate files against the KP rules (exit 1 if any is invalid).
 
-    Prints every problem with its field and rule.
+    Offline: the document rules. With a node (`kpledger up`, --rpc), also the rules in
+    force on the ledger: the expiry against its date, the exporting participant's status
+    and validity period, the importing participant's status. Prints every problem with
+    its field and rule.
 
     Example: `kpledger cert check shipments/*.json`"""
+    ledger = None if offline else _ledger_if_reachable()
     results: list[dict[str, Any]] = []
     for path in files:
         try:
@@ -80,37 +87,76 @@ def check(
             problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in exc.problems]
             results.append({"file": str(path), "valid": False, "problems": problems})
             continue
+        problems = []
+        if ledger is not None:
+            from kpledger.certificate.in_force import gather, problems_in_force
+
+            found = problems_in_force(certificate, gather(ledger, certificate))
+            problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in found]
         results.append(
             {
                 "file": str(path),
-                "valid": True,
+                "valid": not problems,
                 "number": certificate.number,
                 "document_hash": hash_hex(certificate.document_hash()),
-                "problems": [],
+                "problems": problems,
             }
         )
+    checked = "online" if ledger is not None else "offline"
     if as_json:
-        output.json_out(results)
+        output.json_out([{**item, "checked": checked} for item in results])
     else:
-        for item in results:
-            name = escape(item["file"])
-            if item["valid"]:
-                output.result(
-                    f"[green]✓[/green] {name}: valid — {escape(item['number'])} {item['document_hash']}"
-                )
-                continue
-            count = len(item["problems"])
-            output.result(f"[red]✗[/red] {name}: {count} problem{'s' if count != 1 else ''}")
-            for problem in item["problems"]:
-                output.result(
-                    f"    [bold]{escape(problem['field'])}[/bold]: {escape(problem['message'])}"
-                    f" [dim]\\[{escape(problem['rule'])}][/dim]"
-                )
-        invalid = sum(1 for item in results if not item["valid"])
-        if len(results) > 1:
-            output.result(f"{len(results) - invalid} valid, {invalid} invalid")
+        _print_checks(results)
+        _say_what_was_checked(ledger is not None, offline)
     if any(not item["valid"] for item in results):
         raise typer.Exit(1)
+
+
+def _ledger_if_reachable() -> Ledger | None:
+    """A reader of the recorded deployment when a node is named and answers (None:
+    check offline). A node of another chain is refused, not skipped."""
+    from kpledger.errors import ConnectionFailed
+
+    current = session()
+    url, _ = current.node()
+    if url is None or not current.settings.deployment_path.is_file():
+        return None
+    try:
+        return current.ledger()
+    except ConnectionFailed:
+        return None
+
+
+def _print_checks(results: list[dict[str, Any]]) -> None:
+    for item in results:
+        name = escape(item["file"])
+        if item["valid"]:
+            number = escape(item["number"])
+            output.result(f"[green]✓[/green] {name}: valid — {number} {item['document_hash']}")
+            continue
+        count = len(item["problems"])
+        output.result(f"[red]✗[/red] {name}: {count} problem{'s' if count != 1 else ''}")
+        for problem in item["problems"]:
+            output.result(
+                f"    [bold]{escape(problem['field'])}[/bold]: {escape(problem['message'])}"
+                f" [dim]\\[{escape(problem['rule'])}][/dim]"
+            )
+    invalid = sum(1 for item in results if not item["valid"])
+    if len(results) > 1:
+        output.result(f"{len(results) - invalid} valid, {invalid} invalid")
+
+
+def _say_what_was_checked(online: bool, asked_offline: bool) -> None:
+    from kpledger.certificate.in_force import CHECKED_ONLINE
+
+    if online:
+        output.notice(f"[dim]checked the document rules and on the ledger: {'; '.join(CHECKED_ONLINE)}[/dim]")
+        return
+    why = "--offline" if asked_offline else "no reachable node or deployment record"
+    output.notice(
+        f"[dim]checked offline ({why}): the document rules only, not {'; '.join(CHECKED_ONLINE)}"
+        " — start `kpledger up` or pass --rpc URL to check those too[/dim]"
+    )
 
 
 @app.command("sample")

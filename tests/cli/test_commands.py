@@ -55,7 +55,9 @@ def test_participant_refusals_say_what_to_do(cli: Cli) -> None:
     line = _last_line(unknown.stderr)
     assert "RegistryParticipantUnknown" in line and "participant list" in line
     not_gov = cli("--dev-account", "bw-exporter", "participant", "add", "NA", "Namibia", code=1)
-    assert "lacks the role" in _last_line(not_gov.stderr)
+    assert "only governance (the KP Chair or Secretariat account) may admit a participant" in _last_line(
+        not_gov.stderr
+    )
     missing = cli("participant", "show", "ZZ", code=1)
     assert "not a participant" in _last_line(missing.stderr)
     bad = cli("participant", "show", "ZZZ", code=2)
@@ -81,7 +83,7 @@ def test_roles_appoint_license_check(cli: Cli) -> None:
     cli("exporter", "delist", "BE", "be-exporter", "--dev-account", "be-authority")
     cli("exporter", "check", "BE", "be-exporter", code=1)
     refused = cli("exporter", "license", "BW", "be-exporter", "--dev-account", "be-authority", code=1)
-    assert "lacks the role" in _last_line(refused.stderr)
+    assert "only an authority of BW may license an exporter of BW" in _last_line(refused.stderr)
 
 
 # ---------------------------------------------------------------------- life cycle
@@ -145,7 +147,9 @@ def test_transition_refusals(cli: Cli, tmp_path: Path) -> None:
     number = number_of(path)
     cli("--dev-account", "bw-authority", "cert", "issue", str(path), "-e", "bw-exporter")
     wrong_role = cli("--dev-account", "bw-exporter", "cert", "confirm", number, code=1)
-    assert "lacks the role" in _last_line(wrong_role.stderr)
+    assert "only an authority of AE may confirm receipt of a certificate addressed to AE" in _last_line(
+        wrong_role.stderr
+    )
     twice = cli("--dev-account", "bw-authority", "cert", "issue", str(path), "-e", "bw-exporter", code=1)
     assert "cert show" in _last_line(twice.stderr)
     wrong_state = cli("--dev-account", "ae-authority", "cert", "resolve", number, code=1)
