@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,20 @@ from kpledger.chain.connection import InProcessChain
 from kpledger.chain.deployment import Deployment
 from kpledger.chain.http_rpc import HttpRpc
 from kpledger.chain.outbox import CallLabeler, Outbox, RecoveryReport
-from kpledger.chain.records import checksum, decode_bytes_array, decode_certificate_view, encode_bytes_array
+from kpledger.chain.records import (
+    checksum,
+    decode_bytes_array,
+    decode_certificate_view,
+    encode_bytes_array,
+    optional_day,
+)
 from kpledger.chain.revert import RevertDecoder
 from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.sender import Call, FeePolicy, Signer, Transactor
 from kpledger.compiler import SOLC_VERSION
 from kpledger.errors import ConfigurationError, ContractError, KPLedgerError, NotFound
 from kpledger.types import (
+    SECONDS_PER_DAY,
     Batch,
     CertificateRecord,
     CertificateStatus,
@@ -44,6 +52,8 @@ from kpledger.types import (
     Receipt,
     StatusChange,
     TimelineEntry,
+    day_date,
+    day_number,
 )
 
 CertificateRef = bytes | str
@@ -370,9 +380,20 @@ class Ledger:
             "amend", self._hash_for(ref, batch_proof), replacement.as_tuple(), reason, batch_proof=batch_proof
         )
 
-    def confirm_receipt(self, ref: CertificateRef, *, batch_proof: BatchProof | None = None) -> Receipt:
-        """Importing authority: confirm the shipment arrived (RECEIVED)."""
-        return self._ledger_tx("confirmReceipt", self._hash_for(ref, batch_proof), batch_proof=batch_proof)
+    def confirm_receipt(
+        self,
+        ref: CertificateRef,
+        *,
+        imported_on: date | None = None,
+        batch_proof: BatchProof | None = None,
+    ) -> Receipt:
+        """Importing authority: confirm the shipment arrived (RECEIVED) on ``imported_on``
+        (default: today by the chain's clock). The contract refuses a date before issue,
+        after the certificate's expiry day or after today."""
+        day = self._import_day(imported_on)
+        return self._ledger_tx(
+            "confirmReceipt", self._hash_for(ref, batch_proof), day, batch_proof=batch_proof
+        )
 
     def record_discrepancy(
         self, ref: CertificateRef, reason: str, *, batch_proof: BatchProof | None = None
@@ -382,9 +403,22 @@ class Ledger:
             "recordDiscrepancy", self._hash_for(ref, batch_proof), reason, batch_proof=batch_proof
         )
 
-    def resolve_dispute(self, ref: CertificateRef, note: str = "") -> Receipt:
-        """Importing authority: accept a disputed shipment (RECEIVED)."""
-        return self._ledger_tx("resolveDispute", self.resolve(ref), note)
+    def resolve_dispute(
+        self, ref: CertificateRef, note: str = "", *, imported_on: date | None = None
+    ) -> Receipt:
+        """Importing authority: accept a disputed shipment (RECEIVED), imported on
+        ``imported_on`` (default: today by the chain's clock; checked as for
+        :meth:`confirm_receipt`)."""
+        return self._ledger_tx("resolveDispute", self.resolve(ref), self._import_day(imported_on), note)
+
+    def chain_today(self) -> date:
+        """Today by the chain's clock: the UTC day of the latest block. The next block is
+        never earlier, so this day is never "in the future" for the contract."""
+        latest = self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        return day_date(_int(latest["timestamp"]) // SECONDS_PER_DAY)
+
+    def _import_day(self, imported_on: date | None) -> int:
+        return day_number(imported_on if imported_on is not None else self.chain_today())
 
     def anchor_batch(self, origin: str, root: bytes, count: int) -> Receipt:
         """Exporting authority: anchor a Merkle root of ``count`` issued certificates."""
@@ -951,6 +985,8 @@ def record_from_view(raw: Iterable[Any]) -> CertificateRecord | None:
         supersedes,
         superseded_by,
         batch_root,
+        issued_day,
+        imported_day,
     ) = raw
     if stored_status == CertificateStatus.NONE:
         return None
@@ -973,4 +1009,6 @@ def record_from_view(raw: Iterable[Any]) -> CertificateRecord | None:
         supersedes=_optional_hash(supersedes),
         superseded_by=_optional_hash(superseded_by),
         batch_root=_optional_hash(batch_root),
+        issued_on=optional_day(issued_day),
+        imported_on=optional_day(imported_day),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,6 +47,16 @@ ProofOption = Annotated[
         dir_okay=False,
         help="Proof or bundle file of a batched certificate (default: FILE.proof.json or"
         " FILE.bundle.json next to the certificate).",
+        show_default=False,
+    ),
+]
+ImportedOnOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--imported-on",
+        formats=["%Y-%m-%d"],
+        help="Day the shipment was imported, YYYY-MM-DD (default: today, UTC, by the chain's clock);"
+        " not before issue, not after expiry, not in the future.",
         show_default=False,
     ),
 ]
@@ -342,13 +353,17 @@ def amend(
 
 @app.command("confirm")
 @common()
-def confirm(cert: CertArg, proof: ProofOption = None) -> None:
-    """Confirm receipt of a shipment (importing authority): ISSUED → RECEIVED.
+def confirm(cert: CertArg, proof: ProofOption = None, imported_on: ImportedOnOption = None) -> None:
+    """Confirm receipt of a shipment (importing authority): ISSUED → RECEIVED, with the
+    day it was imported. A shipment imported after expiry cannot be confirmed: record a
+    discrepancy instead (`cert dispute`).
 
-    Example: `kpledger --dev-account be-authority cert confirm BW-2026-000123.json`"""
+    Example: `kpledger --dev-account be-authority cert confirm BW-2026-000123.json --imported-on 2026-08-02`
+    (default: imported today, UTC)."""
     ref = refs.cert_ref(cert, proof)
     ledger = session().ledger(sign=True)
-    receipt = ledger.confirm_receipt(ref.ref, batch_proof=ref.proof)
+    day = imported_on.date() if imported_on is not None else None
+    receipt = ledger.confirm_receipt(ref.ref, imported_on=day, batch_proof=ref.proof)
     _done(ledger, _hash(ledger, ref), f"confirmed receipt of {ref.label}", receipt)
 
 
@@ -369,13 +384,16 @@ def dispute(cert: CertArg, reason: ReasonOption, proof: ProofOption = None) -> N
 def resolve(
     cert: CertArg,
     note: Annotated[str, typer.Option("--note", "-n", help="How it was resolved (optional).")] = "",
+    imported_on: ImportedOnOption = None,
 ) -> None:
-    """Accept a disputed shipment after all (importing authority): DISPUTED → RECEIVED.
+    """Accept a disputed shipment after all (importing authority): DISPUTED → RECEIVED,
+    with the day it was imported (checked as for `cert confirm`).
 
-    Example: `kpledger cert resolve BW-2026-000123 -n "recounted: 3 parcels"`"""
+    Example: `kpledger cert resolve BW-2026-000123 -n "recounted: 3 parcels" --imported-on 2026-08-02`"""
     ref = refs.cert_ref(cert)
     ledger = session().ledger(sign=True)
-    receipt = ledger.resolve_dispute(ref.ref, note)
+    day = imported_on.date() if imported_on is not None else None
+    receipt = ledger.resolve_dispute(ref.ref, note, imported_on=day)
     _done(ledger, _hash(ledger, ref), f"resolved the dispute on {ref.label}", receipt)
 
 
@@ -567,12 +585,14 @@ def _record_dict(record: CertificateRecord) -> dict[str, Any]:
         "supersedes": hash_hex(record.supersedes) if record.supersedes else None,
         "superseded_by": hash_hex(record.superseded_by) if record.superseded_by else None,
         "batch_root": hash_hex(record.batch_root) if record.batch_root else None,
+        "issued_on": record.issued_on.isoformat() if record.issued_on else None,
+        "imported_on": record.imported_on.isoformat() if record.imported_on else None,
     }
 
 
 _RECORD_FIELDS = (
     "document_hash", "origin", "destination", "carats", "value_usd", "parcels", "expires", "exporter",
-    "supersedes", "superseded_by", "batch_root",
+    "supersedes", "superseded_by", "batch_root", "issued_on", "imported_on",
 )  # fmt: skip
 
 

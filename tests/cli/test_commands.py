@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,26 @@ def test_issue_void_and_amend(cli: Cli, tmp_path: Path) -> None:
     data = cli.json("verify", str(original), code=1)
     assert data["code"] == "SUPERSEDED"
     cli("verify", str(replacement))
+
+
+def test_confirm_records_the_import_date_and_refuses_one_out_of_rule(cli: Cli, tmp_path: Path) -> None:
+    path = write_certificate(tmp_path)
+    number = number_of(path)
+    cli("--dev-account", "bw-authority", "cert", "issue", str(path), "-e", "bw-exporter")
+    today = date.fromisoformat(cli.json("cert", "show", number)["certificate"]["issued_on"])
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    future = cli(
+        "--dev-account", "ae-authority", "cert", "confirm", number, "--imported-on", tomorrow, code=1
+    )
+    line = _last_line(future.stderr)
+    assert "CertificateImportDateInFuture" in line and "--imported-on" in line
+    early = (today - timedelta(days=1)).isoformat()
+    before = cli("--dev-account", "ae-authority", "cert", "confirm", number, "--imported-on", early, code=1)
+    assert "before the certificate was issued" in _last_line(before.stderr)
+    assert _status(cli, number) == "ISSUED"
+    cli("--dev-account", "ae-authority", "cert", "confirm", number, "--imported-on", today.isoformat())
+    shown = cli.json("cert", "show", number)["certificate"]
+    assert shown["status"] == "RECEIVED" and shown["imported_on"] == today.isoformat()
 
 
 def test_transition_refusals(cli: Cli, tmp_path: Path) -> None:
