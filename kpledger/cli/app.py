@@ -14,7 +14,19 @@ from typing import Annotated
 
 import typer
 
-from kpledger.cli import audit, cert, cert_list, config_cmd, demo_cmd, inbox, key, participant, roles, up, verify
+from kpledger.cli import (
+    audit,
+    cert,
+    cert_list,
+    config_cmd,
+    demo_cmd,
+    inbox,
+    key,
+    participant,
+    roles,
+    up,
+    verify,
+)
 from kpledger.cli.errors import KPLedgerGroup
 from kpledger.cli.options import (
     DataDirOption,
