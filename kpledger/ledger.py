@@ -10,8 +10,10 @@ that would revert raises before anything is signed and changes nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,13 +29,20 @@ from kpledger.chain.connection import InProcessChain
 from kpledger.chain.deployment import Deployment
 from kpledger.chain.http_rpc import HttpRpc
 from kpledger.chain.outbox import CallLabeler, Outbox, RecoveryReport
-from kpledger.chain.records import checksum, decode_bytes_array, decode_certificate_view, encode_bytes_array
+from kpledger.chain.records import (
+    checksum,
+    decode_bytes_array,
+    decode_certificate_view,
+    encode_bytes_array,
+    optional_day,
+)
 from kpledger.chain.revert import RevertDecoder
 from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.sender import Call, FeePolicy, Signer, Transactor
 from kpledger.compiler import SOLC_VERSION
-from kpledger.errors import ConfigurationError, KPLedgerError, NotFound
+from kpledger.errors import ConfigurationError, ContractError, KPLedgerError, NotFound
 from kpledger.types import (
+    SECONDS_PER_DAY,
     Batch,
     CertificateRecord,
     CertificateStatus,
@@ -43,6 +52,8 @@ from kpledger.types import (
     Receipt,
     StatusChange,
     TimelineEntry,
+    day_date,
+    day_number,
 )
 
 CertificateRef = bytes | str
@@ -369,9 +380,20 @@ class Ledger:
             "amend", self._hash_for(ref, batch_proof), replacement.as_tuple(), reason, batch_proof=batch_proof
         )
 
-    def confirm_receipt(self, ref: CertificateRef, *, batch_proof: BatchProof | None = None) -> Receipt:
-        """Importing authority: confirm the shipment arrived (RECEIVED)."""
-        return self._ledger_tx("confirmReceipt", self._hash_for(ref, batch_proof), batch_proof=batch_proof)
+    def confirm_receipt(
+        self,
+        ref: CertificateRef,
+        *,
+        imported_on: date | None = None,
+        batch_proof: BatchProof | None = None,
+    ) -> Receipt:
+        """Importing authority: confirm the shipment arrived (RECEIVED) on ``imported_on``
+        (default: today by the chain's clock). The contract refuses a date before issue,
+        after the certificate's expiry day or after today."""
+        day = self._import_day(imported_on)
+        return self._ledger_tx(
+            "confirmReceipt", self._hash_for(ref, batch_proof), day, batch_proof=batch_proof
+        )
 
     def record_discrepancy(
         self, ref: CertificateRef, reason: str, *, batch_proof: BatchProof | None = None
@@ -381,9 +403,22 @@ class Ledger:
             "recordDiscrepancy", self._hash_for(ref, batch_proof), reason, batch_proof=batch_proof
         )
 
-    def resolve_dispute(self, ref: CertificateRef, note: str = "") -> Receipt:
-        """Importing authority: accept a disputed shipment (RECEIVED)."""
-        return self._ledger_tx("resolveDispute", self.resolve(ref), note)
+    def resolve_dispute(
+        self, ref: CertificateRef, note: str = "", *, imported_on: date | None = None
+    ) -> Receipt:
+        """Importing authority: accept a disputed shipment (RECEIVED), imported on
+        ``imported_on`` (default: today by the chain's clock; checked as for
+        :meth:`confirm_receipt`)."""
+        return self._ledger_tx("resolveDispute", self.resolve(ref), self._import_day(imported_on), note)
+
+    def chain_today(self) -> date:
+        """Today by the chain's clock: the UTC day of the latest block. The next block is
+        never earlier, so this day is never "in the future" for the contract."""
+        latest = self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        return day_date(_int(latest["timestamp"]) // SECONDS_PER_DAY)
+
+    def _import_day(self, imported_on: date | None) -> int:
+        return day_number(imported_on if imported_on is not None else self.chain_today())
 
     def anchor_batch(self, origin: str, root: bytes, count: int) -> Receipt:
         """Exporting authority: anchor a Merkle root of ``count`` issued certificates."""
@@ -693,14 +728,16 @@ class Ledger:
 
     def _registry_tx(self, name: str, *args: Any) -> Receipt:
         data = self.registry_abi.fn(name).encode(args)
-        return self.transactor.send(Call(self.deployment.registry, data))
+        with _refusal_of(name):
+            return self.transactor.send(Call(self.deployment.registry, data))
 
     def _ledger_tx(self, name: str, *args: Any, batch_proof: BatchProof | None = None) -> Receipt:
         data = self.ledger_abi.fn(name).encode(args)
         if batch_proof is not None and self.certificate(batch_proof.terms.document_hash) is None:
             reveal = self.ledger_abi.fn("revealBatchCertificate").encode(_reveal_args(batch_proof))
             data = self.ledger_abi.fn("multicall").encode([[reveal, data]])
-        return self.transactor.send(Call(self.deployment.ledger, data))
+        with _refusal_of(name):
+            return self.transactor.send(Call(self.deployment.ledger, data))
 
     def _hash_for(self, ref: CertificateRef, batch_proof: BatchProof | None) -> bytes:
         if batch_proof is not None:
@@ -790,6 +827,18 @@ class Ledger:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _refusal_of(function: str) -> Iterator[None]:
+    """Record on a contract refusal which function was called, so that
+    :func:`kpledger.chain.explain.explain` can say what the caller may not do."""
+    try:
+        yield
+    except ContractError as error:
+        if getattr(error, "function", None) is None:
+            error.function = function  # type: ignore[attr-defined]
+        raise
 
 
 def _rpc(target: str | Web3 | InProcessChain | Rpc) -> Rpc:
@@ -936,6 +985,8 @@ def record_from_view(raw: Iterable[Any]) -> CertificateRecord | None:
         supersedes,
         superseded_by,
         batch_root,
+        issued_day,
+        imported_day,
     ) = raw
     if stored_status == CertificateStatus.NONE:
         return None
@@ -958,4 +1009,6 @@ def record_from_view(raw: Iterable[Any]) -> CertificateRecord | None:
         supersedes=_optional_hash(supersedes),
         superseded_by=_optional_hash(superseded_by),
         batch_root=_optional_hash(batch_root),
+        issued_on=optional_day(issued_day),
+        imported_on=optional_day(imported_day),
     )

@@ -8,8 +8,22 @@ each of them to the Solidity struct order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from enum import IntEnum
 from typing import TypedDict
+
+SECONDS_PER_DAY = 86_400
+_EPOCH = date(1970, 1, 1)
+
+
+def day_number(day: date) -> int:
+    """A UTC date as the contracts count days: whole days since 1970-01-01."""
+    return (day - _EPOCH).days
+
+
+def day_date(number: int) -> date:
+    """The date of a day number (see :func:`day_number`)."""
+    return _EPOCH + timedelta(days=number)
 
 
 class CertificateStatus(IntEnum):
@@ -121,6 +135,10 @@ class CertificateRecord:
     supersedes: bytes | None
     superseded_by: bytes | None
     batch_root: bytes | None
+    issued_on: date | None = None
+    """UTC day of issue (a batch member: the day its batch was anchored)."""
+    imported_on: date | None = None
+    """Import date the importing authority entered on receipt."""
 
     @property
     def terms(self) -> ChainTerms:

@@ -552,6 +552,8 @@ def _record_dict(record: CertificateRecord) -> dict[str, Any]:
         "supersedes": "0x" + record.supersedes.hex() if record.supersedes else None,
         "superseded_by": "0x" + record.superseded_by.hex() if record.superseded_by else None,
         "batch_root": "0x" + record.batch_root.hex() if record.batch_root else None,
+        "issued_on": record.issued_on.isoformat() if record.issued_on else None,
+        "imported_on": record.imported_on.isoformat() if record.imported_on else None,
     }
 
 

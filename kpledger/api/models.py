@@ -9,6 +9,7 @@ it.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -158,6 +159,12 @@ class CertificateOut(BaseModel):
     supersedes: str | None = None
     superseded_by: str | None = None
     batch_root: str | None = None
+    issued_on: str | None = Field(
+        default=None, description="UTC day of issue, YYYY-MM-DD (a batch member: its batch's day)"
+    )
+    imported_on: str | None = Field(
+        default=None, description="import date the importing authority entered on receipt, YYYY-MM-DD"
+    )
 
 
 class TimelineEntryOut(BaseModel):
@@ -228,6 +235,8 @@ class CertificateRecordOut(CertificateOut):
             supersedes=_hex(record.supersedes),
             superseded_by=_hex(record.superseded_by),
             batch_root=_hex(record.batch_root),
+            issued_on=_day(record.issued_on),
+            imported_on=_day(record.imported_on),
             requested_block=record.requested_block,
             issued_block=record.issued_block,
             responded_block=record.responded_block,
@@ -297,6 +306,10 @@ class HealthOut(BaseModel):
         0, description="verifications this process holds in memory (see kpledger.verify_cache)"
     )
     warming: bool = Field(False, description="this process is still filling its verification cache")
+
+
+def _day(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def _hex(value: bytes | None) -> str | None:

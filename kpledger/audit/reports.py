@@ -49,7 +49,7 @@ from kpledger.audit.fold import (
 )
 from kpledger.audit.invariants import TRADE_RULE, check_invariants
 from kpledger.audit.state import AuditIndex, to_unix
-from kpledger.types import CertificateStatus, ParticipantStatus
+from kpledger.types import CertificateStatus, ParticipantStatus, day_date
 
 DAY = 86_400
 CSV_TABLES = (
@@ -185,7 +185,9 @@ _EMPTY_COLUMNS: dict[str, list[str]] = {
         "origin",
         "destination",
         "expires_at",
+        "imported_on",
         "confirmed_at",
+        "days_after_import",
         "via",
     ],
     "anomalies_suspended_trade": ["rule", "subject", "message", "block"],
@@ -575,14 +577,28 @@ def _late_confirmations(
         {
             **_cert_columns(c),
             "expires_at": iso(c["expires_at"]),
+            "imported_on": None if c["imported_on"] is None else day_date(c["imported_on"]).isoformat(),
             "confirmed_at": iso(c["closed_at"]),
+            "days_after_import": None
+            if c["imported_on"] is None
+            else c["closed_at"] // DAY - c["imported_on"],
             "hours_late": (c["closed_at"] - c["expires_at"]) // 3600,
             "via": closing.get(c["document_hash"], ""),
         }
         for c in certs.values()
-        if c["stored_status"] == RECEIVED and c["closed_at"] > c["expires_at"]
+        if c["stored_status"] == RECEIVED and _confirmed_late(c)
     ]
     return sorted(rows, key=lambda r: (r["confirmed_at"], r["number"]))
+
+
+def _confirmed_late(cert: Mapping[str, Any]) -> bool:
+    """Recorded after the certificate expired, or (from a ledger that did not check
+    import dates) imported after its expiry day: the import date is what the importing
+    authority entered, the recording time is the block's."""
+    imported = cert["imported_on"]
+    if imported is not None and imported > cert["expires_at"] // DAY:
+        return True
+    return bool(cert["closed_at"] > cert["expires_at"])
 
 
 def _suspensions(engine: Engine, until: int | None) -> list[dict[str, Any]]:
@@ -696,7 +712,9 @@ def _methods(dispute_days: int, price_factor: float, min_samples: int) -> dict[s
         "long_disputes": (
             f"Certificates still DISPUTED more than {dispute_days} days after the dispute was recorded."
         ),
-        "late_confirmations": "Certificates confirmed (or whose dispute was resolved) after their expiry.",
+        "late_confirmations": "Certificates whose receipt was recorded (or whose dispute was resolved) after"
+        " their expiry, or whose import date is after their expiry day; the import date is the one the"
+        " importing authority entered on chain, and days_after_import counts from it to the recording.",
         "suspended_trade": (
             "Every request, direct issue and validation checked against both participants' status "
             "history at its position in the chain (block, transaction, log); batched certificates at "

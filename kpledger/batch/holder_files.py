@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -33,10 +33,12 @@ __all__ = [
     "HolderFile",
     "HolderFileError",
     "Layout",
+    "anchor_json",
     "bundle_name",
     "bundle_text",
     "is_holder_file_name",
     "proof_from_document",
+    "proof_json",
     "read_holder_file",
     "read_proof",
     "split_bundle",
@@ -73,11 +75,37 @@ def bundle_name(number: str) -> str:
     return _UNSAFE.sub("_", number) + BUNDLE_SUFFIX
 
 
-def bundle_text(document_json: str, proof_document: Mapping[str, Any]) -> str:
+def bundle_text(document_json: str, proof: Mapping[str, Any] | str) -> str:
     """A bundle file's text around a certificate's JSON text, kept verbatim (so the
-    document keeps its hash without being parsed and written again)."""
-    proof = json.dumps(proof_document, separators=(",", ":"))
-    return f'{{"format":"{BUNDLE_FORMAT}","document":{document_json.strip()},\n"proof":{proof}}}\n'
+    document keeps its hash without being parsed and written again). ``proof`` is the
+    proof object or its JSON text (:func:`proof_json`)."""
+    proof_text = proof if isinstance(proof, str) else json.dumps(proof, separators=(",", ":"))
+    return f'{{"format":"{BUNDLE_FORMAT}","document":{document_json.strip()},\n"proof":{proof_text}}}\n'
+
+
+def proof_json(
+    leaf_encoding: Sequence[str],
+    leaf: Sequence[str],
+    leaf_hash: str,
+    root: str,
+    proof: Sequence[str],
+    anchor: str,
+) -> str:
+    """The compact JSON text of a ``kpledger-batch-proof-v1`` object, assembled from its
+    parts (hex strings need no escaping; the leaf's strings are escaped by ``json``):
+    a third of ``json.dumps`` of the whole object, which a batch pays once a member.
+    ``anchor`` is ``"chainId":…,"ledger":…,"anchorTx":…`` (see :func:`anchor_json`)."""
+    nodes = '"' + '","'.join(proof) + '"' if proof else ""
+    return (
+        f'{{"format":"{PROOF_DOCUMENT_FORMAT}","leafEncoding":{json.dumps(list(leaf_encoding))},'
+        f'"leaf":{json.dumps(list(leaf))},"leafHash":"{leaf_hash}","root":"{root}",'
+        f'"proof":[{nodes}],{anchor}}}'
+    )
+
+
+def anchor_json(chain_id: int | None, ledger: str | None, anchor_tx: str | None) -> str:
+    """The anchoring members of a proof object, as JSON text without braces."""
+    return json.dumps({"chainId": chain_id, "ledger": ledger, "anchorTx": anchor_tx})[1:-1]
 
 
 def proof_from_document(document: Any, *, where: str = "proof") -> BatchProof:

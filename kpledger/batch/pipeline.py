@@ -8,23 +8,26 @@ only a batch with no problem at all reaches the anchoring transaction.
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kpledger.batch.chain_checks import taken_on_chain
+from kpledger.batch.chain_checks import BackgroundCheck
 from kpledger.batch.holder_files import (
     BUNDLE_SUFFIX,
     PROOF_SUFFIX,
     HolderFileError,
     Layout,
+    anchor_json,
     bundle_name,
     bundle_text,
+    proof_json,
 )
+from kpledger.batch.pool import in_order, worker_count
 from kpledger.batch.problems import BatchProblem, BatchRefused, Member, membership_problems, on_chain_problems
-from kpledger.batch.validation import Item, Progress, validate_members
+from kpledger.batch.validation import CHUNK, Item, Progress, validate_members
 from kpledger.certificate import canonical_json
 from kpledger.errors import KPLedgerError
 from kpledger.ledger import BatchProof, Ledger
@@ -99,8 +102,15 @@ class AnchoredBatch:
 
 def certificate_files(directory: Path) -> list[Path]:
     """The certificate files of a directory: ``*.json`` minus the proof and bundle files
-    a batch writes, sorted by name."""
-    return sorted(p for p in directory.glob("*.json") if not p.name.endswith((PROOF_SUFFIX, BUNDLE_SUFFIX)))
+    a batch writes, sorted by name (one ``scandir``, names compared as strings: a
+    directory of 50,000 files is listed in milliseconds, not the second ``glob`` takes)."""
+    with os.scandir(directory) as entries:
+        names = sorted(
+            e.name
+            for e in entries
+            if e.name.endswith(".json") and not e.name.endswith((PROOF_SUFFIX, BUNDLE_SUFFIX)) and e.is_file()
+        )
+    return [directory / name for name in names]
 
 
 def prepare_batch(
@@ -121,8 +131,8 @@ def prepare_batch(
     objects; any iterable, consumed once). Checked: every rule of the certificate
     format, one exporting participant, each number and document once, and — with a
     ``ledger`` — none already on the ledger (by hash or number), read in batched calls
-    at one block. Holder files go next to each file, or into ``out`` (required for
-    documents); an existing proof or bundle file refuses its member (it may hold an
+    while validation goes on. Holder files go next to each file, or into ``out``
+    (required for documents); an existing proof or bundle file refuses its member (it may hold an
     earlier batch's proof, and is never overwritten). ``write_files=False`` plans none.
     """
     path_list = (
@@ -134,9 +144,16 @@ def prepare_batch(
     source: Iterable[Item] = items if not keep_texts else _keeping_texts(items, texts)  # type: ignore[arg-type]
     total = len(items) if isinstance(items, Sequence) else None
     labels = (lambda _i, item: str(item)) if paths else (lambda i, _item: f"documents[{i}]")
+    check = BackgroundCheck(ledger) if ledger is not None else None
     members, problems = validate_members(
-        source, labels=labels, validity_days=validity_days, workers=workers, total=total, progress=progress
-    )
+        source, labels=labels, validity_days=validity_days, workers=workers, total=total, progress=progress,
+        on_members=check.add if check is not None else None,
+    )  # fmt: skip
+    if progress is not None and check is not None:
+        progress("checking the ledger", 0, len(members))
+    taken = check.result() if check is not None else None
+    if progress is not None and check is not None:
+        progress("checking the ledger", len(members), len(members))
     if not paths and write_files and out is None:
         raise ValueError("documents given as values need `out`: the directory for their holder files")
     problems += membership_problems(members) if members or not problems else []
@@ -147,16 +164,11 @@ def prepare_batch(
         member_paths = [by_label.get(m.source) for m in members]
         targets = [_target(m, p, out, layout) for m, p in zip(members, member_paths, strict=True)]
         problems += _file_problems(members, targets)
-    if ledger is not None and members and not problems:
-        if progress is not None:
-            progress("checking the ledger", 0, len(members))
-        block = ledger.block_number()
-        problems += on_chain_problems(members, *taken_on_chain(ledger, members, block=block))
-        if progress is not None:
-            progress("checking the ledger", len(members), len(members))
+    if taken is not None:
+        problems += on_chain_problems(members, *taken)
     if problems:
         raise BatchRefused(problems)
-    tree = StandardMerkleTree.of([list(m.terms.as_tuple()) for m in members], CERTIFICATE_LEAF)
+    tree = _tree(members)
     kept = [texts[i] for i in range(len(texts))] if keep_texts else []
     return PreparedBatch(members[0].terms.origin, members, tree, layout, targets, member_paths, kept)
 
@@ -167,8 +179,7 @@ def prepare_members(members: Sequence[Member], *, layout: Layout = "bundle") -> 
     problems = membership_problems(members)
     if problems:
         raise BatchRefused(problems)
-    tree = StandardMerkleTree.of([list(m.terms.as_tuple()) for m in members], CERTIFICATE_LEAF)
-    return PreparedBatch(members[0].terms.origin, list(members), tree, layout)
+    return PreparedBatch(members[0].terms.origin, list(members), _tree(members), layout)
 
 
 def anchor_prepared(ledger: Ledger, prepared: PreparedBatch) -> AnchoredBatch:
@@ -177,31 +188,27 @@ def anchor_prepared(ledger: Ledger, prepared: PreparedBatch) -> AnchoredBatch:
     return AnchoredBatch(prepared, receipt, ledger.deployment.chain_id, ledger.deployment.ledger)
 
 
-def write_holder_files(anchored: AnchoredBatch, *, progress: Progress | None = None) -> list[Path]:
+def write_holder_files(
+    anchored: AnchoredBatch, *, workers: int | None = None, progress: Progress | None = None
+) -> list[Path]:
     """Write each member's bundle or proof file, creating each file exclusively (an
-    existing file is left alone and reported in :class:`HolderFileError`)."""
+    existing file is left alone and reported in :class:`HolderFileError`). Files are
+    written by worker processes for large batches, chunk by chunk."""
     prepared = anchored.prepared
+    total = len(prepared.targets)
+    for folder in {t.parent for t in prepared.targets}:
+        folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     clashes: list[str] = []
-    for index, (target, proof) in enumerate(zip(prepared.targets, anchored.proof_documents(), strict=True)):
-        if index == 0:
-            for folder in {t.parent for t in prepared.targets}:
-                folder.mkdir(parents=True, exist_ok=True)
-        if prepared.layout == "bundle":
-            source = prepared.sources[index] if prepared.sources else None
-            document = source.read_text(encoding="utf-8") if source is not None else prepared.texts[index]
-            text = bundle_text(document, proof)
-        else:
-            text = json.dumps(proof, indent=2) + "\n"
-        try:
-            with target.open("x", encoding="utf-8") as handle:
-                handle.write(text)
-        except FileExistsError:
-            clashes.append(str(target))
-            continue
-        written.append(target)
-        if progress is not None and (index % 1024 == 1023 or index == len(prepared.targets) - 1):
-            progress("writing holder files", index + 1, len(prepared.targets))
+    done = 0
+    jobs = _write_jobs(anchored)
+    for chunk, refused in in_order(_write_chunk, jobs, worker_count(workers, total)):
+        refused_set = set(refused)
+        clashes += refused
+        written += [Path(job[0]) for job in chunk if job[0] not in refused_set]
+        done += len(chunk)
+        if progress is not None:
+            progress("writing holder files", done, total)
     anchored.files = written
     if clashes:
         raise HolderFileError(
@@ -209,6 +216,47 @@ def write_holder_files(anchored: AnchoredBatch, *, progress: Progress | None = N
             f" e.g. {clashes[0]}: write those members' proofs elsewhere with the proof documents"
         )
     return written
+
+
+# (target, certificate file to embed or None, document text, proof JSON, bundle?)
+_WriteJob = tuple[str, str | None, str, str, bool]
+
+
+def _write_jobs(anchored: AnchoredBatch) -> Iterator[list[_WriteJob]]:
+    """Chunks of write jobs, each member's proof assembled as JSON text here (the tree
+    lives in this process) and the files read and written by the workers."""
+    prepared = anchored.prepared
+    tree = prepared.tree
+    encoding = tree.leaf_encoding
+    anchor = anchor_json(anchored.chain_id, anchored.ledger, anchored.anchor_tx)
+    bundle = prepared.layout == "bundle"
+    chunk: list[_WriteJob] = []
+    for index, proof in enumerate(tree.all_proofs()):
+        text = proof_json(encoding, tree.at(index), tree.leaf_hash(index), tree.root, proof, anchor)
+        source = prepared.sources[index] if prepared.sources else None
+        document = prepared.texts[index] if bundle and source is None else ""
+        chunk.append((str(prepared.targets[index]), str(source) if source else None, document, text, bundle))
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _write_chunk(jobs: list[_WriteJob]) -> list[str]:
+    """Runs in a worker: write each file exclusively; the targets that already existed."""
+    refused: list[str] = []
+    for target, source, document, proof, bundle in jobs:
+        if bundle:
+            text = bundle_text(Path(source).read_text(encoding="utf-8") if source else document, proof)
+        else:
+            text = proof + "\n"
+        try:
+            with open(target, "x", encoding="utf-8") as handle:
+                handle.write(text)
+        except FileExistsError:
+            refused.append(target)
+    return refused
 
 
 def run_batch(
@@ -233,11 +281,19 @@ def run_batch(
     if progress is not None:
         progress("anchoring", 1, 1)
     if write_files:
-        write_holder_files(anchored, progress=progress)
+        write_holder_files(anchored, workers=workers, progress=progress)
     return anchored
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _tree(members: Sequence[Member]) -> StandardMerkleTree:
+    """The batch's tree, from the leaves the workers encoded when they all did."""
+    leaves = [m.leaf for m in members]
+    if all(leaf is not None for leaf in leaves):
+        return StandardMerkleTree.of_encoded([leaf for leaf in leaves if leaf is not None], CERTIFICATE_LEAF)
+    return StandardMerkleTree.of([list(m.terms.as_tuple()) for m in members], CERTIFICATE_LEAF)
 
 
 def _keeping_texts(items: Iterable[bytes | Mapping[str, Any]], texts: list[str]) -> Iterator[Item]:
@@ -264,6 +320,15 @@ def _target(member: Member, path: Path | None, out: Path | None, layout: Layout)
 
 
 def _file_problems(members: Sequence[Member], targets: Sequence[Path]) -> list[BatchProblem]:
+    """Members whose holder file (or the other layout's file beside it) already exists,
+    and targets two members would share. One directory listing per target folder
+    instead of two or three ``stat`` calls a member."""
+    existing: dict[Path, set[str]] = {}
+    for folder in {t.parent for t in targets}:
+        try:
+            existing[folder] = set(os.listdir(folder))
+        except FileNotFoundError:
+            existing[folder] = set()
     problems: list[BatchProblem] = []
     seen: dict[Path, str] = {}
     for member, target in zip(members, targets, strict=True):
@@ -273,24 +338,19 @@ def _file_problems(members: Sequence[Member], targets: Sequence[Path]) -> list[B
                 BatchProblem(member.source, "$", "batch.file_clash",
                              f"its holder file {target} would also be {other}'s; rename one of them")
             )  # fmt: skip
-        for existing in (target, *_sibling_holder_files(target)):
-            if existing.exists():
+        names = existing[target.parent]
+        stem = target.name.removesuffix(BUNDLE_SUFFIX).removesuffix(PROOF_SUFFIX)
+        for name in (target.name, stem + BUNDLE_SUFFIX, stem + PROOF_SUFFIX):
+            if name in names:
                 problems.append(
                     BatchProblem(
                         member.source, "$", "batch.already_batched",
-                        f"{existing} exists: the certificate may already be in a batch, and that file"
-                        " is never overwritten; move it away only if it is stale",
+                        f"{target.parent / name} exists: the certificate may already be in a batch, and"
+                        " that file is never overwritten; move it away only if it is stale",
                     )
                 )  # fmt: skip
                 break
     return problems
-
-
-def _sibling_holder_files(target: Path) -> tuple[Path, ...]:
-    name = target.name
-    stem = name.removesuffix(BUNDLE_SUFFIX).removesuffix(PROOF_SUFFIX)
-    names = (stem + suffix for suffix in (BUNDLE_SUFFIX, PROOF_SUFFIX))
-    return tuple(target.with_name(other) for other in names if other != name)
 
 
 def _snake(anchor: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kpledger.errors import KPLedgerError
 from kpledger.types import ChainTerms
@@ -18,10 +19,12 @@ __all__ = ["BatchProblem", "BatchRefused", "Member", "membership_problems", "on_
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One validated certificate of a batch: where it came from and what the leaf holds."""
+    """One validated certificate of a batch: where it came from and what the leaf holds;
+    ``leaf`` is its Merkle leaf (JSON form, hash) when a worker computed it already."""
 
     source: str
     terms: ChainTerms
+    leaf: tuple[list[Any], bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True)

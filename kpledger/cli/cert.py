@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,6 +50,16 @@ ProofOption = Annotated[
         show_default=False,
     ),
 ]
+ImportedOnOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--imported-on",
+        formats=["%Y-%m-%d"],
+        help="Day the shipment was imported, YYYY-MM-DD (default: today, UTC, by the chain's clock);"
+        " not before issue, not after expiry, not in the future.",
+        show_default=False,
+    ),
+]
 ReasonOption = Annotated[
     str, typer.Option("--reason", "-r", help="Why (recorded on chain).", show_default=False)
 ]
@@ -58,20 +69,27 @@ ReasonOption = Annotated[
 
 
 @app.command("check")
-@common(chain=False)
+@common()
 def check(
     files: Files,
     validity_days: Annotated[
         int | None,
         typer.Option("--validity-days", min=1, max=366, help="The exporting participant's validity period."),
     ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Check the documents only, even when a node is available.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Validate certificate files offline against the KP rules (exit 1 if any is invalid).
+    """Validate certificate files against the KP rules (exit 1 if any is invalid).
 
-    Prints every problem with its field and rule.
+    Offline: the document rules. With a node (`kpledger up`, --rpc), also the rules in
+    force on the ledger: the expiry against its date, the exporting participant's status
+    and validity period, the importing participant's status. Prints every problem with
+    its field and rule.
 
     Example: `kpledger cert check shipments/*.json`"""
+    ledger = None if offline else _ledger_if_reachable()
     results: list[dict[str, Any]] = []
     for path in files:
         try:
@@ -80,37 +98,76 @@ def check(
             problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in exc.problems]
             results.append({"file": str(path), "valid": False, "problems": problems})
             continue
+        problems = []
+        if ledger is not None:
+            from kpledger.certificate.in_force import gather, problems_in_force
+
+            found = problems_in_force(certificate, gather(ledger, certificate))
+            problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in found]
         results.append(
             {
                 "file": str(path),
-                "valid": True,
+                "valid": not problems,
                 "number": certificate.number,
                 "document_hash": hash_hex(certificate.document_hash()),
-                "problems": [],
+                "problems": problems,
             }
         )
+    checked = "online" if ledger is not None else "offline"
     if as_json:
-        output.json_out(results)
+        output.json_out([{**item, "checked": checked} for item in results])
     else:
-        for item in results:
-            name = escape(item["file"])
-            if item["valid"]:
-                output.result(
-                    f"[green]✓[/green] {name}: valid — {escape(item['number'])} {item['document_hash']}"
-                )
-                continue
-            count = len(item["problems"])
-            output.result(f"[red]✗[/red] {name}: {count} problem{'s' if count != 1 else ''}")
-            for problem in item["problems"]:
-                output.result(
-                    f"    [bold]{escape(problem['field'])}[/bold]: {escape(problem['message'])}"
-                    f" [dim]\\[{escape(problem['rule'])}][/dim]"
-                )
-        invalid = sum(1 for item in results if not item["valid"])
-        if len(results) > 1:
-            output.result(f"{len(results) - invalid} valid, {invalid} invalid")
+        _print_checks(results)
+        _say_what_was_checked(ledger is not None, offline)
     if any(not item["valid"] for item in results):
         raise typer.Exit(1)
+
+
+def _ledger_if_reachable() -> Ledger | None:
+    """A reader of the recorded deployment when a node is named and answers (None:
+    check offline). A node of another chain is refused, not skipped."""
+    from kpledger.errors import ConnectionFailed
+
+    current = session()
+    url, _ = current.node()
+    if url is None or not current.settings.deployment_path.is_file():
+        return None
+    try:
+        return current.ledger()
+    except ConnectionFailed:
+        return None
+
+
+def _print_checks(results: list[dict[str, Any]]) -> None:
+    for item in results:
+        name = escape(item["file"])
+        if item["valid"]:
+            number = escape(item["number"])
+            output.result(f"[green]✓[/green] {name}: valid — {number} {item['document_hash']}")
+            continue
+        count = len(item["problems"])
+        output.result(f"[red]✗[/red] {name}: {count} problem{'s' if count != 1 else ''}")
+        for problem in item["problems"]:
+            output.result(
+                f"    [bold]{escape(problem['field'])}[/bold]: {escape(problem['message'])}"
+                f" [dim]\\[{escape(problem['rule'])}][/dim]"
+            )
+    invalid = sum(1 for item in results if not item["valid"])
+    if len(results) > 1:
+        output.result(f"{len(results) - invalid} valid, {invalid} invalid")
+
+
+def _say_what_was_checked(online: bool, asked_offline: bool) -> None:
+    from kpledger.certificate.in_force import CHECKED_ONLINE
+
+    if online:
+        output.notice(f"[dim]checked the document rules and on the ledger: {'; '.join(CHECKED_ONLINE)}[/dim]")
+        return
+    why = "--offline" if asked_offline else "no reachable node or deployment record"
+    output.notice(
+        f"[dim]checked offline ({why}): the document rules only, not {'; '.join(CHECKED_ONLINE)}"
+        " — start `kpledger up` or pass --rpc URL to check those too[/dim]"
+    )
 
 
 @app.command("sample")
@@ -296,13 +353,17 @@ def amend(
 
 @app.command("confirm")
 @common()
-def confirm(cert: CertArg, proof: ProofOption = None) -> None:
-    """Confirm receipt of a shipment (importing authority): ISSUED → RECEIVED.
+def confirm(cert: CertArg, proof: ProofOption = None, imported_on: ImportedOnOption = None) -> None:
+    """Confirm receipt of a shipment (importing authority): ISSUED → RECEIVED, with the
+    day it was imported. A shipment imported after expiry cannot be confirmed: record a
+    discrepancy instead (`cert dispute`).
 
-    Example: `kpledger --dev-account be-authority cert confirm BW-2026-000123.json`"""
+    Example: `kpledger --dev-account be-authority cert confirm BW-2026-000123.json --imported-on 2026-08-02`
+    (default: imported today, UTC)."""
     ref = refs.cert_ref(cert, proof)
     ledger = session().ledger(sign=True)
-    receipt = ledger.confirm_receipt(ref.ref, batch_proof=ref.proof)
+    day = imported_on.date() if imported_on is not None else None
+    receipt = ledger.confirm_receipt(ref.ref, imported_on=day, batch_proof=ref.proof)
     _done(ledger, _hash(ledger, ref), f"confirmed receipt of {ref.label}", receipt)
 
 
@@ -323,13 +384,16 @@ def dispute(cert: CertArg, reason: ReasonOption, proof: ProofOption = None) -> N
 def resolve(
     cert: CertArg,
     note: Annotated[str, typer.Option("--note", "-n", help="How it was resolved (optional).")] = "",
+    imported_on: ImportedOnOption = None,
 ) -> None:
-    """Accept a disputed shipment after all (importing authority): DISPUTED → RECEIVED.
+    """Accept a disputed shipment after all (importing authority): DISPUTED → RECEIVED,
+    with the day it was imported (checked as for `cert confirm`).
 
-    Example: `kpledger cert resolve BW-2026-000123 -n "recounted: 3 parcels"`"""
+    Example: `kpledger cert resolve BW-2026-000123 -n "recounted: 3 parcels" --imported-on 2026-08-02`"""
     ref = refs.cert_ref(cert)
     ledger = session().ledger(sign=True)
-    receipt = ledger.resolve_dispute(ref.ref, note)
+    day = imported_on.date() if imported_on is not None else None
+    receipt = ledger.resolve_dispute(ref.ref, note, imported_on=day)
     _done(ledger, _hash(ledger, ref), f"resolved the dispute on {ref.label}", receipt)
 
 
@@ -521,12 +585,14 @@ def _record_dict(record: CertificateRecord) -> dict[str, Any]:
         "supersedes": hash_hex(record.supersedes) if record.supersedes else None,
         "superseded_by": hash_hex(record.superseded_by) if record.superseded_by else None,
         "batch_root": hash_hex(record.batch_root) if record.batch_root else None,
+        "issued_on": record.issued_on.isoformat() if record.issued_on else None,
+        "imported_on": record.imported_on.isoformat() if record.imported_on else None,
     }
 
 
 _RECORD_FIELDS = (
     "document_hash", "origin", "destination", "carats", "value_usd", "parcels", "expires", "exporter",
-    "supersedes", "superseded_by", "batch_root",
+    "supersedes", "superseded_by", "batch_root", "issued_on", "imported_on",
 )  # fmt: skip
 
 

@@ -55,10 +55,11 @@ def hash_command(
 
 @common()
 def verify_command(
-    subject: Annotated[
-        str,
+    subjects: Annotated[
+        list[str],
         typer.Argument(
-            metavar="FILE|HASH", help="A certificate or bundle file, or a document hash (0x + 64 hex)."
+            metavar="FILE|HASH...",
+            help="Certificate or bundle files, or document hashes (0x + 64 hex); several give one line each.",
         ),
     ],
     proof: Annotated[
@@ -78,12 +79,23 @@ def verify_command(
 ) -> None:
     """Can I trust this certificate? A human-readable verdict, or --json for machines.
 
-    Exit code: 0 valid, 1 not valid, 2 usage or connection error.
+    Exit code: 0 valid, 1 not valid, 2 usage or connection error (several files: the
+    worst of them). With several files, --json prints one JSON object per line.
 
     Examples:
 
         kpledger verify BW-2026-000123.json
-        kpledger verify 0x3f5c…e1 --json"""
+        kpledger verify 0x3f5c…e1 --json
+        kpledger verify shipments/*.json"""
+    if len(subjects) > 1:
+        if proof is not None:
+            raise UsageProblem(
+                "--proof goes with one certificate", hint="verify a batched certificate on its own"
+            )
+        from kpledger.cli import bulk
+
+        raise typer.Exit(bulk.run(session().ledger(), [Path(s) for s in subjects], as_json=as_json))
+    subject = subjects[0]
     path = Path(subject)
     target: Path | str | dict[str, Any]
     batch_proof = refs.load_proof(proof) if proof is not None else None

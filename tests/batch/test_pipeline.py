@@ -24,6 +24,7 @@ from kpledger.batch import (
     run_batch,
 )
 from kpledger.certificate import document_hash, parse_certificate, sample_certificate
+from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree
 from kpledger.verify import verify
 from tests.conftest import World
 
@@ -57,6 +58,9 @@ def test_a_batch_of_files_is_anchored_and_each_bundle_verifies(world: World, tmp
     day = certificate_files(tmp_path / "day")
     anchored = run_batch(world.bw_auth, day, progress=lambda *a: seen.append(a))
     assert world.gov.batch(anchored.prepared.root) is not None
+    # the leaves encoded member by member make the tree the values make
+    values = [list(m.terms.as_tuple()) for m in anchored.prepared.members]
+    assert anchored.prepared.tree.dump() == StandardMerkleTree.of(values, CERTIFICATE_LEAF).dump()
     assert [p.name for p in anchored.files] == [f.name.removesuffix(".json") + BUNDLE_SUFFIX for f in files]
     assert {stage for stage, _, _ in seen} >= {"validating", "checking the ledger", "anchoring"}
     for path in anchored.files:

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from kpledger.chain.identity import short
-from kpledger.chain.node import AnvilNode
 from kpledger.demo import DEV_ROLES
 from kpledger.devkeys import dev_only_key
 from kpledger.ledger import Ledger

@@ -7,6 +7,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -21,6 +24,7 @@ from kpledger.certificate.samples import sample_certificate
 from kpledger.exchange.envelope import Payload
 from kpledger.exchange.federation import Federation, NodeSpec
 from kpledger.exchange.receipt import signer_of
+from kpledger.types import CertificateStatus
 
 
 class Hooks:
@@ -126,3 +130,38 @@ def test_refusal_is_told_to_the_sender(federation: Federation) -> None:
     federation.wait_settled("BW", before)
     entry = sender.store.outbox_entry(envelope.id_hex)
     assert entry is not None and (entry.state, entry.reason) == ("refused", "not_on_chain")
+
+
+def test_inbox_cli_list_show_export_and_confirm_on_chain(federation: Federation, tmp_path: Path) -> None:
+    sender = federation.sender("BW")
+    document = issue(federation, "AE")
+    envelope = sender.send(Payload(document), "AE")
+    federation.wait_settled("BW", sum(federation.store("BW").outbox_counts().values()))
+    env = {
+        **os.environ,
+        "KPLEDGER_EXCHANGE_NODE": federation.nodes["AE"].url,
+        "KPLEDGER_EXCHANGE_TOKEN": "dev-token-AE",
+        "KPLEDGER_PRIVATE_KEY": federation.keys["AE"].hex(),  # DEV-ONLY key of AE's authority
+    }
+    base = ["--data-dir", str(federation.base), "--rpc", federation.chain.url]
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "kpledger.cli", *base, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listed = json.loads(cli("inbox", "list", "--json"))
+    assert envelope.id_hex in {e["id"] for e in listed}
+    assert json.loads(cli("inbox", "show", envelope.id_hex, "--json"))["document"] == document
+    cli("inbox", "export", envelope.id_hex, "--out", str(tmp_path))
+    stem = document["number"].replace("/", "_").replace(" ", "_")
+    assert json.loads((tmp_path / f"{stem}.json").read_text()) == document
+    cli("inbox", "confirm", envelope.id_hex)
+    record = federation.ledger("AE").certificate(envelope.document_hash)
+    assert record is not None and record.status == CertificateStatus.RECEIVED
