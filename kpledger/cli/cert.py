@@ -10,19 +10,20 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from kpledger.certificate import hash_hex, parse_certificate
+from kpledger.certificate import hash_hex
 from kpledger.cli import output, refs
 from kpledger.cli.errors import CLIError, UsageProblem
 from kpledger.cli.options import JsonOption, common, session
 from kpledger.errors import DocumentError
-from kpledger.ledger import Ledger
-from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree, batch_proof_documents
 from kpledger.types import CertificateRecord, CertificateStatus, ChainTerms, Receipt
+
+if TYPE_CHECKING:  # the Ethereum stack is imported inside the commands that use a chain
+    from kpledger.ledger import Ledger
 
 app = typer.Typer(
     help="Certificates: check offline, anchor, validate, issue, confirm, dispute, resolve, void, amend, show,"
@@ -77,6 +78,8 @@ def check(
     its field and rule.
 
     Example: `kpledger cert check shipments/*.json`"""
+    from kpledger.certificate import parse_certificate
+
     ledger = None if offline else _ledger_if_reachable()
     results: list[dict[str, Any]] = []
     for path in files:
@@ -184,6 +187,8 @@ def sample(
         origin=[code],
         expires_on=(today + timedelta(days=days)).isoformat(),
     )
+    from kpledger.certificate import parse_certificate
+
     try:
         parse_certificate(document)
     except DocumentError as exc:
@@ -438,6 +443,8 @@ def batch(
         raise CLIError(
             "two certificates in the batch share a number", hint="each certificate number is used once"
         )
+    from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree, batch_proof_documents
+
     tree = StandardMerkleTree.of([list(terms.as_tuple()) for _, terms in loaded], CERTIFICATE_LEAF)
     ledger = session().ledger(sign=True)
     receipt = ledger.anchor_batch(origins[0], bytes.fromhex(tree.root[2:]), len(loaded))

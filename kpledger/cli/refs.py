@@ -7,15 +7,16 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kpledger.certificate import Certificate, hash_document_bytes, parse_certificate, parse_hash
+from kpledger.certificate import hash_document_bytes, parse_hash
 from kpledger.cli.errors import CLIError, UsageProblem
-from kpledger.demo import ledger_terms
 from kpledger.errors import DocumentError, KPLedgerError, MerkleError
-from kpledger.ledger import BatchProof
-from kpledger.merkle import verify_proof_document
 from kpledger.types import ChainTerms
+
+if TYPE_CHECKING:
+    from kpledger.certificate import Certificate
+    from kpledger.ledger import BatchProof
 
 HASH_PATTERN = re.compile(r"0[xX][0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
@@ -37,6 +38,8 @@ def load_certificate(path: Path, *, validity_days: int | None = None) -> Certifi
     """A validated certificate from a JSON file; a file that is not one says so."""
     data = read_file(path)
     try:
+        from kpledger.certificate import parse_certificate
+
         return parse_certificate(data, validity_days=validity_days)
     except DocumentError as exc:
         first = exc.problems[0]
@@ -54,7 +57,7 @@ def load_certificate(path: Path, *, validity_days: int | None = None) -> Certifi
 
 def certificate_terms(path: Path) -> tuple[Certificate, ChainTerms]:
     certificate = load_certificate(path)
-    return certificate, ledger_terms(certificate)
+    return certificate, certificate.chain_terms()
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ def cert_ref(text: str, proof_file: Path | None = None) -> CertRef:
 
 def load_proof(path: Path) -> BatchProof:
     """A ``kpledger-batch-proof-v1`` document as the ledger's BatchProof, checked offline."""
+    from kpledger.ledger import BatchProof
+    from kpledger.merkle import verify_proof_document
+
     try:
         document: Any = json.loads(read_file(path))
         if not verify_proof_document(document):
