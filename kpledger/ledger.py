@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,20 @@ from kpledger.chain.connection import InProcessChain
 from kpledger.chain.deployment import Deployment
 from kpledger.chain.http_rpc import HttpRpc
 from kpledger.chain.outbox import CallLabeler, Outbox, RecoveryReport
-from kpledger.chain.records import checksum, decode_bytes_array, decode_certificate_view, encode_bytes_array
+from kpledger.chain.records import (
+    checksum,
+    decode_bytes_array,
+    decode_certificate_view,
+    encode_bytes_array,
+    optional_day,
+)
 from kpledger.chain.revert import RevertDecoder
 from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.sender import Call, FeePolicy, Signer, Transactor
 from kpledger.compiler import SOLC_VERSION
 from kpledger.errors import ConfigurationError, ContractError, KPLedgerError, NotFound
 from kpledger.types import (
+    SECONDS_PER_DAY,
     Batch,
     CertificateRecord,
     CertificateStatus,
@@ -44,6 +52,8 @@ from kpledger.types import (
     Receipt,
     StatusChange,
     TimelineEntry,
+    day_date,
+    day_number,
 )
 
 CertificateRef = bytes | str
@@ -124,7 +134,8 @@ class Ledger:
         self.deployment = deployment
         self.registry_abi: ContractInterface = artifacts.interface("ParticipantRegistry")
         self.ledger_abi: ContractInterface = artifacts.interface("CertificateLedger")
-        self.decoder = RevertDecoder(self.registry_abi, self.ledger_abi)
+        directory_abi = artifacts.interface("ExchangeDirectory")
+        self.decoder = RevertDecoder(self.registry_abi, self.ledger_abi, directory_abi)
         self.outbox = _outbox(outbox)
         """Where signed transactions are recorded before they are sent (crash safety,
         :mod:`kpledger.chain.outbox`); None keeps no record."""
@@ -191,6 +202,9 @@ class Ledger:
             Call(None, bytes(HexBytes(ledger_art["bytecode"])) + abi_encode(["address"], [registry]))
         )
         assert ledger_receipt.contract_address is not None
+        directory_code = bytes(HexBytes(artifacts.contract("ExchangeDirectory")["bytecode"]))
+        directory_receipt = transactor.send(Call(None, directory_code + abi_encode(["address"], [registry])))
+        assert directory_receipt.contract_address is not None
         facts = identity.read_facts(rpc, registry_receipt.block_number)
         deployment = Deployment(
             chain_id=transactor.chain_id,
@@ -203,6 +217,7 @@ class Ledger:
             block_hash=facts.block_hash or "",
             registry_tx="0x" + registry_receipt.tx_hash.hex(),
             ledger_tx="0x" + ledger_receipt.tx_hash.hex(),
+            directory=to_checksum_address(directory_receipt.contract_address),
         )
         options.setdefault("fees", transactor.fees)
         return cls(rpc, deployment, deployer, **options)
@@ -232,7 +247,10 @@ class Ledger:
         why = identity.mismatch(self.deployment, facts)
         if why is not None:
             raise identity.ChainMismatch(f"the node is not the deployment's chain: {why}")
-        for name, address in (("registry", self.deployment.registry), ("ledger", self.deployment.ledger)):
+        contracts = [("registry", self.deployment.registry), ("ledger", self.deployment.ledger)]
+        if self.deployment.directory:
+            contracts.append(("exchange directory", self.deployment.directory))
+        for name, address in contracts:
             code = self.rpc.call("eth_getCode", [address, "latest"])
             if len(HexBytes(code)) == 0:
                 raise ConfigurationError(f"no {name} contract at {address} on chain {chain_id}")
@@ -362,9 +380,20 @@ class Ledger:
             "amend", self._hash_for(ref, batch_proof), replacement.as_tuple(), reason, batch_proof=batch_proof
         )
 
-    def confirm_receipt(self, ref: CertificateRef, *, batch_proof: BatchProof | None = None) -> Receipt:
-        """Importing authority: confirm the shipment arrived (RECEIVED)."""
-        return self._ledger_tx("confirmReceipt", self._hash_for(ref, batch_proof), batch_proof=batch_proof)
+    def confirm_receipt(
+        self,
+        ref: CertificateRef,
+        *,
+        imported_on: date | None = None,
+        batch_proof: BatchProof | None = None,
+    ) -> Receipt:
+        """Importing authority: confirm the shipment arrived (RECEIVED) on ``imported_on``
+        (default: today by the chain's clock). The contract refuses a date before issue,
+        after the certificate's expiry day or after today."""
+        day = self._import_day(imported_on)
+        return self._ledger_tx(
+            "confirmReceipt", self._hash_for(ref, batch_proof), day, batch_proof=batch_proof
+        )
 
     def record_discrepancy(
         self, ref: CertificateRef, reason: str, *, batch_proof: BatchProof | None = None
@@ -374,9 +403,22 @@ class Ledger:
             "recordDiscrepancy", self._hash_for(ref, batch_proof), reason, batch_proof=batch_proof
         )
 
-    def resolve_dispute(self, ref: CertificateRef, note: str = "") -> Receipt:
-        """Importing authority: accept a disputed shipment (RECEIVED)."""
-        return self._ledger_tx("resolveDispute", self.resolve(ref), note)
+    def resolve_dispute(
+        self, ref: CertificateRef, note: str = "", *, imported_on: date | None = None
+    ) -> Receipt:
+        """Importing authority: accept a disputed shipment (RECEIVED), imported on
+        ``imported_on`` (default: today by the chain's clock; checked as for
+        :meth:`confirm_receipt`)."""
+        return self._ledger_tx("resolveDispute", self.resolve(ref), self._import_day(imported_on), note)
+
+    def chain_today(self) -> date:
+        """Today by the chain's clock: the UTC day of the latest block. The next block is
+        never earlier, so this day is never "in the future" for the contract."""
+        latest = self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        return day_date(_int(latest["timestamp"]) // SECONDS_PER_DAY)
+
+    def _import_day(self, imported_on: date | None) -> int:
+        return day_number(imported_on if imported_on is not None else self.chain_today())
 
     def anchor_batch(self, origin: str, root: bytes, count: int) -> Receipt:
         """Exporting authority: anchor a Merkle root of ``count`` issued certificates."""
@@ -526,6 +568,24 @@ class Ledger:
     def status_history(self, code: str) -> list[StatusChange]:
         (raw,) = self._read(self.registry_abi, self.deployment.registry, "statusHistory", _code(code))
         return [StatusChange(ParticipantStatus(s), b, t) for s, b, t in raw]
+
+    def status_reasons(self, code: str) -> dict[int, str]:
+        """Why each suspension or readmission of ``code`` happened, by block. From the
+        events: the registry's ``statusHistory`` view keeps no reasons."""
+        wanted = ("ParticipantSuspended", "ParticipantReadmitted")
+        topics = ["0x" + bytes(t).hex() for t, e in self.registry_abi.events.items() if e.name in wanted]
+        query = {
+            "address": self.deployment.registry,
+            "fromBlock": hex(self.deployment.block),
+            "toBlock": "latest",
+            "topics": [topics, "0x" + (_code(code) + bytes(30)).hex()],
+        }
+        reasons: dict[int, str] = {}
+        for log in self.rpc.call("eth_getLogs", [query]):
+            decoded = self._decode_log(log)
+            if decoded is not None and decoded[0] in wanted:
+                reasons[_int(log["blockNumber"])] = str(decoded[1].get("reason", ""))
+        return reasons
 
     def is_authority(self, code: str, account: str, *, block: int | str = "latest") -> bool:
         return bool(
@@ -943,6 +1003,8 @@ def record_from_view(raw: Iterable[Any]) -> CertificateRecord | None:
         supersedes,
         superseded_by,
         batch_root,
+        issued_day,
+        imported_day,
     ) = raw
     if stored_status == CertificateStatus.NONE:
         return None
@@ -965,4 +1027,6 @@ def record_from_view(raw: Iterable[Any]) -> CertificateRecord | None:
         supersedes=_optional_hash(supersedes),
         superseded_by=_optional_hash(superseded_by),
         batch_root=_optional_hash(batch_root),
+        issued_on=optional_day(issued_day),
+        imported_on=optional_day(imported_day),
     )

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from kpledger.chain.identity import ChainFacts
 
 RECORD_FORMAT: Final = "kpledger-deployment-v2"
-_REQUIRED: Final = ("chain_id", "registry", "ledger", "block", "deployer")
 """The ``format`` member of a record with a chain identity (version 1 had no ``format``)."""
+_REQUIRED: Final = ("chain_id", "registry", "ledger", "block", "deployer")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class Deployment:
     """The block the registry was deployed in (the audit replays from here)."""
     deployer: str
     compiler: str = ""
+    directory: str = ""
+    """ExchangeDirectory address (issue 15); empty in records made before it existed."""
     genesis_hash: str = ""
     """Hash of the chain's block 0 ("" in a record older than identities)."""
     block_hash: str = ""

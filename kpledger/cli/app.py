@@ -14,7 +14,19 @@ from typing import Annotated
 
 import typer
 
-from kpledger.cli import audit, cert, cert_list, config_cmd, demo_cmd, key, participant, roles, up, verify
+from kpledger.cli import (
+    audit,
+    cert,
+    cert_list,
+    config_cmd,
+    demo_cmd,
+    inbox,
+    key,
+    participant,
+    roles,
+    up,
+    verify,
+)
 from kpledger.cli.errors import KPLedgerGroup
 from kpledger.cli.options import (
     DataDirOption,
@@ -93,6 +105,7 @@ app.add_typer(roles.importer_app, name="importer")
 cert_list.register(cert.app)
 app.add_typer(cert.app, name="cert")
 app.add_typer(audit.app, name="audit")
+app.add_typer(inbox.app, name="inbox")
 demo_cmd.register(app)
 app.add_typer(key.app, name="key")
 app.add_typer(config_cmd.app, name="config")

@@ -67,6 +67,12 @@ _CONTRACT_HINTS: Final[dict[str, str]] = {
     "CertificateExpired": "an expired certificate can no longer change; issue a new one",
     "CertificateExpiryInPast": "expires_on must be in the future",
     "CertificateValidityTooLong": "expires_on exceeds the exporting participant's validity period",
+    "CertificateImportDateAfterExpiry": "a shipment imported after the certificate's expiry cannot be"
+    " confirmed: record a discrepancy (`kpledger cert dispute CERT -r ...`), or give the real import date"
+    " with --imported-on YYYY-MM-DD",
+    "CertificateImportDateBeforeIssue": "the import date is before the certificate was issued: check"
+    " --imported-on YYYY-MM-DD",
+    "CertificateImportDateInFuture": "the import date is after today (UTC): check --imported-on YYYY-MM-DD",
     "BatchInvalidProof": "the proof file does not belong to this certificate or batch",
     "BatchUnknown": "the batch root of the proof file is not anchored on this ledger",
 }

@@ -3,24 +3,23 @@ references (a file, a number or a document hash), batch proof files and accounts
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from kpledger.certificate import hash_document_bytes, parse_hash
+from kpledger.certificate import hash_document_bytes, load_document, parse_hash
 from kpledger.cli.errors import CLIError, UsageProblem
 from kpledger.errors import DocumentError, KPLedgerError, MerkleError
 from kpledger.types import ChainTerms
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # kpledger.batch and kpledger.ledger bring the Ethereum stack: loaded on use
+    from kpledger.batch.holder_files import HolderFile
     from kpledger.certificate import Certificate
     from kpledger.ledger import BatchProof
 
 HASH_PATTERN = re.compile(r"0[xX][0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
-PROOF_SUFFIX = ".proof.json"
 
 
 def read_file(path: Path) -> bytes:
@@ -71,23 +70,36 @@ class CertRef:
 
 
 def cert_ref(text: str, proof_file: Path | None = None) -> CertRef:
-    """``text`` is a certificate file, a document hash (``0x`` + 64 hex) or a number."""
+    """``text`` is a certificate file, a bundle file, a document hash (``0x`` + 64 hex) or
+    a number. A proof comes from ``proof_file`` (a proof or bundle file), from the bundle
+    itself, or from ``NAME.proof.json`` / ``NAME.bundle.json`` next to the file."""
     path = Path(text)
     proof = load_proof(proof_file) if proof_file is not None else None
     if path.is_file():
+        data = read_file(path)
+        bundle = _bundle(data, path)
+        if bundle is not None:
+            assert bundle.document_hash is not None
+            digest = bundle.document_hash
+            return CertRef(digest, f"{path.name} (0x{digest.hex()[:12]}…)", proof or bundle.proof)
         try:
-            digest, _ = hash_document_bytes(read_file(path))
+            digest, _ = hash_document_bytes(data)
         except DocumentError as exc:
             raise CLIError(
                 f"{path} is not a certificate file: {exc.problems[0].message}",
                 hint="give a certificate file, its number or its document hash",
             ) from None
-        sibling = path.with_name(path.name.removesuffix(".json") + PROOF_SUFFIX)
-        if proof is None and sibling.is_file():
-            proof = load_proof(sibling)
+        if proof is None:
+            stem = path.name.removesuffix(".json")
+            siblings = (path.with_name(stem + _suffix("PROOF")), path.with_name(stem + _suffix("BUNDLE")))
+            for sibling in siblings:
+                if sibling.is_file():
+                    proof = load_proof(sibling)
+                    break
         return CertRef(digest, f"{path.name} (0x{digest.hex()[:12]}…)", proof)
     if HASH_PATTERN.fullmatch(text):
         return CertRef(parse_hash(text), text[:14] + "…", proof)
+    refuse_near_hash(text)
     if text.endswith(".json"):  # a certificate number never contains a dot
         raise UsageProblem(
             f"{text}: no such file", hint="give a certificate file, its number or its document hash"
@@ -95,37 +107,84 @@ def cert_ref(text: str, proof_file: Path | None = None) -> CertRef:
     return CertRef(text, text, proof)
 
 
-def load_proof(path: Path) -> BatchProof:
-    """A ``kpledger-batch-proof-v1`` document as the ledger's BatchProof, checked offline."""
-    from kpledger.ledger import BatchProof
-    from kpledger.merkle import verify_proof_document
+_NEAR_HASH = re.compile(r"0[xX][0-9a-fA-F]{40,80}")
 
+
+def refuse_near_hash(text: str) -> None:
+    """Explain a document hash with a digit too few or too many (as the page does),
+    rather than treating it as a certificate number or a missing file."""
+    if _NEAR_HASH.fullmatch(text.strip()) and not _ADDRESS.fullmatch(text.strip()):
+        try:
+            parse_hash(text)
+        except DocumentError as exc:
+            raise UsageProblem(
+                f"{text[:10]}…: {exc.problems[0].message}",
+                hint="copy the whole hash (0x and 64 hex digits), e.g. from `kpledger hash FILE`",
+            ) from None
+
+
+#: What to say when a hash is unknown: a batched certificate is known by its proof only.
+BATCH_HINT: Final = "anchored in a batch? pass --proof FILE (its .proof.json or .bundle.json)"
+
+
+def verify_subject(path: Path, proof: BatchProof | None) -> tuple[Path | dict[str, Any], BatchProof | None]:
+    """What ``verify`` is given for a file: a bundle's document and proof, or the file
+    and its proof (``proof``, else a proof or bundle file next to it)."""
+    bundle = _bundle(read_file(path), path)
+    if bundle is not None:
+        assert bundle.document is not None
+        return bundle.document, proof or bundle.proof
+    if proof is None:
+        stem = path.name.removesuffix(".json")
+        for sibling in (path.with_name(stem + _suffix("PROOF")), path.with_name(stem + _suffix("BUNDLE"))):
+            if sibling.is_file():
+                return path, load_proof(sibling)
+    return path, proof
+
+
+def _bundle(data: bytes, path: Path) -> HolderFile | None:
+    """The bundle a file holds, or None for any other file (a certificate, a PDF)."""
+    from kpledger.batch.holder_files import BUNDLE_FORMAT, HolderFileError, split_bundle
+
+    if BUNDLE_FORMAT.encode() not in data[:4096]:
+        return None
     try:
-        document: Any = json.loads(read_file(path))
-        if not verify_proof_document(document):
-            raise CLIError(
-                f"{path}: the proof does not lead from its leaf to its root", hint="the file was altered"
-            )
-        leaf = document["leaf"]
-        terms = ChainTerms(
-            document_hash=bytes.fromhex(str(leaf[0])[2:]),
-            number=str(leaf[1]),
-            origin=bytes.fromhex(str(leaf[2])[2:]).decode("ascii"),
-            destination=bytes.fromhex(str(leaf[3])[2:]).decode("ascii"),
-            carats=int(leaf[4]),
-            value_cents=int(leaf[5]),
-            parcels=int(leaf[6]),
-            expires_at=int(leaf[7]),
-        )
-        return BatchProof(
-            terms, bytes.fromhex(document["root"][2:]), tuple(bytes.fromhex(p[2:]) for p in document["proof"])
-        )
-    except KPLedgerError as exc:
-        if isinstance(exc, CLIError):
-            raise
-        raise UsageProblem(f"{path} is not a batch proof file: {exc}") from None
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise UsageProblem(f"{path} is not a batch proof file: {type(exc).__name__}: {exc}") from None
+        value = load_document(data)
+    except DocumentError:
+        return None
+    if value.get("format") != BUNDLE_FORMAT:
+        return None
+    try:
+        return split_bundle(value, where=str(path))
+    except HolderFileError as exc:
+        raise CLIError(str(exc), hint="the bundle was altered; ask its sender for the original") from None
+
+
+def load_proof(path: Path) -> BatchProof:
+    """A proof file or bundle file as the ledger's BatchProof, checked offline
+    (:func:`kpledger.batch.read_proof`, with the CLI's messages)."""
+    from kpledger.batch.holder_files import HolderFileError, read_proof
+
+    read_file(path)  # the CLI's own message for a missing or unreadable file
+    try:
+        return read_proof(path)
+    except HolderFileError as exc:
+        hint = "the file was altered" if "altered" in str(exc) else "give a .proof.json or .bundle.json file"
+        raise CLIError(str(exc), hint=hint) from None
+
+
+def _suffix(kind: str) -> str:
+    from kpledger.batch import holder_files
+
+    return str(getattr(holder_files, f"{kind}_SUFFIX"))
+
+
+def __getattr__(name: str) -> Any:
+    """``BUNDLE_SUFFIX`` and ``PROOF_SUFFIX`` of :mod:`kpledger.batch.holder_files`,
+    resolved on use (PEP 562) so that importing this module stays free of the chain stack."""
+    if name in ("BUNDLE_SUFFIX", "PROOF_SUFFIX"):
+        return _suffix(name.removesuffix("_SUFFIX"))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def account(text: str) -> str:
@@ -146,4 +205,11 @@ def account(text: str) -> str:
     return dev_only_addresses(index + 1)[index]
 
 
-__all__ = ["MerkleError", "account", "cert_ref", "certificate_terms", "load_certificate", "load_proof"]
+__all__ = [
+    "MerkleError",
+    "account",
+    "cert_ref",
+    "certificate_terms",
+    "load_certificate",
+    "load_proof",
+]

@@ -115,6 +115,16 @@ class Session:
             )
         return DEFAULT_RPC
 
+    def public_url(self) -> str:
+        """Where printed certificates' QR codes send people: the configured page, else the
+        page the running ``kpledger up`` serves, else the configured host and port."""
+        if self.settings.public_url:
+            return self.settings.public_url
+        record = self.run_record()
+        if record is not None and isinstance(record.get("api"), str):
+            return str(record["api"]).rstrip("/")
+        return self.settings.api_url
+
     def deployment(self) -> Deployment:
         path = self.settings.deployment_path
         if not path.is_file():

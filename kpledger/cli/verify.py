@@ -61,13 +61,17 @@ def verify_command(
         list[str],
         typer.Argument(
             metavar="FILE|HASH...",
-            help="Certificate files or document hashes (0x + 64 hex); several give one line each.",
+            help="Certificate or bundle files, or document hashes (0x + 64 hex); several give one line each.",
         ),
     ],
     proof: Annotated[
         Path | None,
         typer.Option(
-            "--proof", exists=True, dir_okay=False, help="Batch proof file of a batched certificate."
+            "--proof",
+            exists=True,
+            dir_okay=False,
+            help="Proof or bundle file of a batched certificate (default: FILE.proof.json or"
+            " FILE.bundle.json next to the file).",
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -95,18 +99,16 @@ def verify_command(
         raise typer.Exit(bulk.run(session().ledger(), [Path(s) for s in subjects], as_json=as_json))
     subject = subjects[0]
     path = Path(subject)
-    target: Path | str
+    target: Path | str | dict[str, Any]
     batch_proof = refs.load_proof(proof) if proof is not None else None
     if path.is_file():
-        target = path
-        sibling = path.with_name(path.name.removesuffix(".json") + refs.PROOF_SUFFIX)
-        if batch_proof is None and sibling.is_file():
-            batch_proof = refs.load_proof(sibling)
+        target, batch_proof = refs.verify_subject(path, batch_proof)
     elif refs.HASH_PATTERN.fullmatch(subject):
         target = subject
     elif subject.endswith(".json") or "/" in subject:
         raise UsageProblem(f"{subject}: no such file", hint="give a certificate file or its 0x document hash")
     else:
+        refs.refuse_near_hash(subject)
         raise UsageProblem(
             f"{subject!r} is neither a file nor a document hash",
             hint="give the certificate file or its hash"
@@ -138,6 +140,8 @@ def verify_command(
         output.json_out(result.to_dict())
     else:
         _print(result, timeline)
+        if batch_proof is None and result.code == "NOT_ANCHORED":
+            output.notice(f"[yellow]hint:[/yellow] {refs.BATCH_HINT}")
     raise typer.Exit(_exit_code(result))
 
 
