@@ -602,8 +602,25 @@ _RECORD_FIELDS = (
 )  # fmt: skip
 
 
+_LABELS = {
+    "origin": "exporting participant",
+    "destination": "importing participant",
+    "exporter": "exporter account",
+}
+
+
 def _print_record(summary: dict[str, Any]) -> None:
     output.result(f"[bold]{escape(str(summary['number']))}[/bold]  {summary['status']}")
     for key in _RECORD_FIELDS:
         if summary.get(key) is not None:
-            output.result(f"  {key.replace('_', ' '):<14} {escape(str(summary[key]))}")
+            label = _LABELS.get(key, key.replace("_", " "))
+            output.result(f"  {label:<22} {escape(_shown(key, summary[key]))}")
+
+
+def _shown(key: str, value: Any) -> str:
+    """Amounts as people write them: ``1,520.35 ct``, ``US$ 245,870.50``."""
+    if key == "carats":
+        return f"{value:,.2f} ct"
+    if key == "value_usd":
+        return f"US$ {value:,.2f}"
+    return str(value)

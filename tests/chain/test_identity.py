@@ -87,8 +87,8 @@ def test_a_reset_chain_with_the_same_genesis_is_refused_in_words() -> None:
     """Same genesis, but the deployment block is not the recorded one (a history
     replaced under the record, e.g. a node reset and redeployed)."""
     good = Deployment(
-        chain_id=31337, registry="0x" + "11" * 20, ledger="0x" + "22" * 20, block=3, deployer="0x" + "33" * 20,
-        genesis_hash="0xaa", block_hash="0xbb",
+        chain_id=31337, registry="0x" + "11" * 20, ledger="0x" + "22" * 20, block=3,
+        deployer="0x" + "33" * 20, genesis_hash="0xaa", block_hash="0xbb",
     )  # fmt: skip
     assert mismatch(good, ChainFacts(31337, "0xaa", "0xbb")) is None
     assert "block 3 is 0xcc" in (mismatch(good, ChainFacts(31337, "0xaa", "0xcc")) or "")

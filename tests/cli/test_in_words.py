@@ -91,3 +91,11 @@ def test_participant_show_gives_the_reasons(cli: Cli) -> None:
     reasons = [c["reason"] for c in shown["history"]]
     assert reasons[-2:] == ["plenary decision 2026/3", "review mission satisfied"]
     assert "review mission satisfied" in cli("participant", "show", "BE").stdout
+
+
+def test_cert_show_formats_amounts_and_names_the_exporting_participant(cli: Cli, tmp_path: Path) -> None:
+    path = write_certificate(tmp_path, carats=1520.35, value_usd=245870.5)
+    cli("--dev-account", "bw-authority", "cert", "issue", str(path), "--exporter", "bw-exporter")
+    shown = cli("cert", "show", str(path)).stdout
+    assert "exporting participant" in shown and "importing participant" in shown
+    assert "1,520.35 ct" in shown and "US$ 245,870.50" in shown
