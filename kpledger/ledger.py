@@ -576,17 +576,19 @@ class Ledger:
         """Why each suspension or readmission of ``code`` happened, by block. From the
         events: the registry's ``statusHistory`` view keeps no reasons."""
         wanted = ("ParticipantSuspended", "ParticipantReadmitted")
-        topics = ["0x" + bytes(t).hex() for t, e in self.registry_abi.events.items() if e.name in wanted]
+        # Every registry log, filtered here: the registry logs little (admissions, roles,
+        # status changes), and not every provider filters on topics alike.
         query = {
             "address": self.deployment.registry,
             "fromBlock": hex(self.deployment.block),
             "toBlock": "latest",
-            "topics": [topics, "0x" + (_code(code) + bytes(30)).hex()],
         }
         reasons: dict[int, str] = {}
         for log in self.rpc.call("eth_getLogs", [query]):
             decoded = self._decode_log(log)
-            if decoded is not None and decoded[0] in wanted:
+            if decoded is None or decoded[0] not in wanted:
+                continue
+            if bytes(decoded[1]["code"]) == _code(code):
                 reasons[_int(log["blockNumber"])] = str(decoded[1].get("reason", ""))
         return reasons
 
