@@ -25,6 +25,7 @@ from kpledger.chain import artifacts
 from kpledger.chain.abi import ContractInterface
 from kpledger.chain.connection import InProcessChain
 from kpledger.chain.deployment import Deployment
+from kpledger.chain.failover import FailoverRpc, split_urls
 from kpledger.chain.http_rpc import HttpRpc
 from kpledger.chain.outbox import CallLabeler, Outbox, RecoveryReport
 from kpledger.chain.records import checksum, decode_bytes_array, decode_certificate_view, encode_bytes_array
@@ -778,14 +779,18 @@ class Ledger:
 
 
 def _rpc(target: str | Web3 | InProcessChain | Rpc) -> Rpc:
-    """Plain HTTP JSON-RPC for a URL (fast); web3's provider for in-process chains."""
+    """Plain HTTP JSON-RPC for a URL (fast); several URLs separated by commas fail over
+    between the nodes (:class:`FailoverRpc`); web3's provider for in-process chains."""
     if isinstance(target, Rpc):
         return target
     if isinstance(target, InProcessChain):
         return Rpc(target.w3)
     if isinstance(target, Web3):
         return Rpc(target)
-    return HttpRpc(target)
+    urls = split_urls(target)
+    if len(urls) > 1:
+        return FailoverRpc(urls)
+    return HttpRpc(urls[0])
 
 
 def _outbox(outbox: Outbox | str | Path | None) -> Outbox | None:

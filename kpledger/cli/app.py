@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from kpledger.cli import audit, cert, config_cmd, demo_cmd, key, participant, roles, up, verify
+from kpledger.cli import audit, cert, config_cmd, demo_cmd, key, network, participant, roles, up, verify
 from kpledger.cli.errors import KPLedgerGroup
 from kpledger.cli.options import (
     DataDirOption,
@@ -88,6 +88,7 @@ app.add_typer(roles.exporter_app, name="exporter")
 app.add_typer(roles.importer_app, name="importer")
 app.add_typer(cert.app, name="cert")
 app.add_typer(audit.app, name="audit")
+app.add_typer(network.app, name="network")
 demo_cmd.register(app)
 app.add_typer(key.app, name="key")
 app.add_typer(config_cmd.app, name="config")
