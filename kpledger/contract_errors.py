@@ -195,6 +195,72 @@ class CertificateHashAlreadyUsed(ContractError):
         return value
 
 
+class CertificateImportDateAfterExpiry(ContractError):
+    """The shipment was imported after the certificate's expiry day: it cannot be confirmed; the importing authority records a discrepancy instead."""
+
+    solidity_name = "CertificateImportDateAfterExpiry"
+    notice = "The shipment was imported after the certificate's expiry day: it cannot be confirmed; the importing authority records a discrepancy instead."
+
+    @property
+    def document_hash(self) -> bytes:
+        value: bytes = self.args_['documentHash']
+        return value
+
+    @property
+    def imported_on(self) -> int:
+        value: int = self.args_['importedOn']
+        return value
+
+    @property
+    def expiry_day(self) -> int:
+        value: int = self.args_['expiryDay']
+        return value
+
+
+class CertificateImportDateBeforeIssue(ContractError):
+    """The import date entered is before the day the certificate was issued."""
+
+    solidity_name = "CertificateImportDateBeforeIssue"
+    notice = 'The import date entered is before the day the certificate was issued.'
+
+    @property
+    def document_hash(self) -> bytes:
+        value: bytes = self.args_['documentHash']
+        return value
+
+    @property
+    def imported_on(self) -> int:
+        value: int = self.args_['importedOn']
+        return value
+
+    @property
+    def issued_on(self) -> int:
+        value: int = self.args_['issuedOn']
+        return value
+
+
+class CertificateImportDateInFuture(ContractError):
+    """The import date entered is after today (days since 1970-01-01, UTC)."""
+
+    solidity_name = "CertificateImportDateInFuture"
+    notice = 'The import date entered is after today (days since 1970-01-01, UTC).'
+
+    @property
+    def document_hash(self) -> bytes:
+        value: bytes = self.args_['documentHash']
+        return value
+
+    @property
+    def imported_on(self) -> int:
+        value: int = self.args_['importedOn']
+        return value
+
+    @property
+    def today(self) -> int:
+        value: int = self.args_['today']
+        return value
+
+
 class CertificateInvalidNumber(ContractError):
     """The number is not 5-34 bytes starting with the origin's code."""
 
@@ -323,6 +389,105 @@ class CertificateZeroHash(ContractError):
 
     solidity_name = "CertificateZeroHash"
     notice = 'The document hash is zero.'
+
+
+class DirectoryInvalidInboxUrl(ContractError):
+    """An inbox URL is at most 512 bytes and starts with `https://` or `http://`."""
+
+    solidity_name = "DirectoryInvalidInboxUrl"
+    notice = 'An inbox URL is at most 512 bytes and starts with `https://` or `http://`.'
+
+    @property
+    def code(self) -> bytes:
+        value: bytes = self.args_['code']
+        return value
+
+
+class DirectoryInvalidPublicKey(ContractError):
+    """The public key's length does not fit the algorithm."""
+
+    solidity_name = "DirectoryInvalidPublicKey"
+    notice = "The public key's length does not fit the algorithm."
+
+    @property
+    def algorithm(self) -> int:
+        value: int = self.args_['algorithm']
+        return value
+
+    @property
+    def length(self) -> int:
+        value: int = self.args_['length']
+        return value
+
+
+class DirectoryInvalidReason(ContractError):
+    """A revocation needs a reason of 1 to 500 bytes."""
+
+    solidity_name = "DirectoryInvalidReason"
+    notice = 'A revocation needs a reason of 1 to 500 bytes.'
+
+    @property
+    def code(self) -> bytes:
+        value: bytes = self.args_['code']
+        return value
+
+
+class DirectoryKeyAlreadyPublished(ContractError):
+    """This key was published before (by this or another participant)."""
+
+    solidity_name = "DirectoryKeyAlreadyPublished"
+    notice = 'This key was published before (by this or another participant).'
+
+    @property
+    def key_id(self) -> bytes:
+        value: bytes = self.args_['keyId']
+        return value
+
+
+class DirectoryKeyAlreadyRevoked(ContractError):
+    """The key was revoked before."""
+
+    solidity_name = "DirectoryKeyAlreadyRevoked"
+    notice = 'The key was revoked before.'
+
+    @property
+    def code(self) -> bytes:
+        value: bytes = self.args_['code']
+        return value
+
+    @property
+    def key_id(self) -> bytes:
+        value: bytes = self.args_['keyId']
+        return value
+
+
+class DirectoryKeyUnknown(ContractError):
+    """The participant has no key with this id."""
+
+    solidity_name = "DirectoryKeyUnknown"
+    notice = 'The participant has no key with this id.'
+
+    @property
+    def code(self) -> bytes:
+        value: bytes = self.args_['code']
+        return value
+
+    @property
+    def key_id(self) -> bytes:
+        value: bytes = self.args_['keyId']
+        return value
+
+
+class DirectoryUnsupportedAlgorithm(ContractError):
+    """The algorithm is not an HPKE KEM this directory knows the key size of."""
+
+    solidity_name = "DirectoryUnsupportedAlgorithm"
+    notice = 'The algorithm is not an HPKE KEM this directory knows the key size of.'
+
+    @property
+    def algorithm(self) -> int:
+        value: int = self.args_['algorithm']
+        return value
 
 
 class FailedCall(ContractError):
@@ -508,6 +673,9 @@ BY_NAME: dict[str, type[ContractError]] = {
     'CertificateExpired': CertificateExpired,
     'CertificateExpiryInPast': CertificateExpiryInPast,
     'CertificateHashAlreadyUsed': CertificateHashAlreadyUsed,
+    'CertificateImportDateAfterExpiry': CertificateImportDateAfterExpiry,
+    'CertificateImportDateBeforeIssue': CertificateImportDateBeforeIssue,
+    'CertificateImportDateInFuture': CertificateImportDateInFuture,
     'CertificateInvalidNumber': CertificateInvalidNumber,
     'CertificateInvalidQuantity': CertificateInvalidQuantity,
     'CertificateInvalidReason': CertificateInvalidReason,
@@ -518,6 +686,13 @@ BY_NAME: dict[str, type[ContractError]] = {
     'CertificateValidityTooLong': CertificateValidityTooLong,
     'CertificateZeroExporter': CertificateZeroExporter,
     'CertificateZeroHash': CertificateZeroHash,
+    'DirectoryInvalidInboxUrl': DirectoryInvalidInboxUrl,
+    'DirectoryInvalidPublicKey': DirectoryInvalidPublicKey,
+    'DirectoryInvalidReason': DirectoryInvalidReason,
+    'DirectoryKeyAlreadyPublished': DirectoryKeyAlreadyPublished,
+    'DirectoryKeyAlreadyRevoked': DirectoryKeyAlreadyRevoked,
+    'DirectoryKeyUnknown': DirectoryKeyUnknown,
+    'DirectoryUnsupportedAlgorithm': DirectoryUnsupportedAlgorithm,
     'FailedCall': FailedCall,
     'RegistryInvalidParticipantCode': RegistryInvalidParticipantCode,
     'RegistryInvalidParticipantName': RegistryInvalidParticipantName,
