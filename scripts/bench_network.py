@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from kpledger.chain.failover import FailoverRpc, split_urls
 from kpledger.chain.node import AnvilNode
 from kpledger.chain.revert import RevertDecoder
 from kpledger.chain.sender import Call, Signer, Transactor
-from kpledger.chain.failover import FailoverRpc, split_urls
 from kpledger.network.cluster import CliqueNetwork
 
 DEPTH = 3
@@ -96,8 +96,8 @@ def main(argv: list[str]) -> int:
     base = results["anvil (1 s blocks)"]
     clique = results["clique-4 (geth 1.13.15, 1 s)"]
     ratio = (
-        f"Clique / anvil (1 s): single {clique['single_per_s'] / base['single_per_s']:.2f}×,"
-        f" batch {clique['batch_per_s'] / base['batch_per_s']:.2f}× ({singles} singles, batch of {batch})."
+        f"Clique / anvil (1 s): single {clique['single_per_s'] / base['single_per_s']:.2f}x,"
+        f" batch {clique['batch_per_s'] / base['batch_per_s']:.2f}x ({singles} singles, batch of {batch})."
     )
     table = "\n".join(rows)
     print(table)

@@ -75,7 +75,9 @@ def connect_rpc(url: str, *, timeout: float = 30.0, expected_chain_id: int | Non
             failures.append(f"cannot reach the node at {candidate}: {type(exc).__name__}: {exc}")
             continue
         if expected_chain_id is not None and chain_id != expected_chain_id:
-            raise ConnectionFailed(f"node at {candidate} is chain {chain_id}, expected chain {expected_chain_id}")
+            raise ConnectionFailed(
+                f"node at {candidate} is chain {chain_id}, expected chain {expected_chain_id}"
+            )
         return w3
     raise ConnectionFailed("; ".join(failures))
 

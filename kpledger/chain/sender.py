@@ -34,13 +34,13 @@ from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.signing import address_of, load_private_key, sign_transaction
 from kpledger.errors import (
     ChainIdMismatch,
+    ChainStalled,
     ConfigurationError,
     ConnectionFailed,
     KPLedgerError,
     NonceError,
     RecoveryIncomplete,
     TransactionFailed,
-    ChainStalled,
     TransactionTimeout,
 )
 from kpledger.types import Receipt

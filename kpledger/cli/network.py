@@ -13,20 +13,27 @@ from rich.markup import escape
 
 from kpledger.cli import output
 
-app = typer.Typer(help="A consortium network: local Clique validators (geth 1.13.15), Besu/QBFT configuration.")
+app = typer.Typer(
+    help="A consortium network: local Clique validators (geth 1.13.15), Besu/QBFT configuration."
+)
 
 
 @app.command("up")
 def up_command(
     data_dir: Annotated[
-        Path, typer.Option("--data-dir", help="Where the validators keep their keys and chains (resumed if present).")
+        Path,
+        typer.Option(
+            "--data-dir", help="Where the validators keep their keys and chains (resumed if present)."
+        ),
     ] = Path(".kpledger-network"),
     validators: Annotated[
         int, typer.Option("--validators", min=1, max=32, help="Validators to create (a new network only).")
     ] = 4,
     chain_id: Annotated[int, typer.Option("--chain-id", min=1, help="Chain id (a new network only).")] = 1717,
     period: Annotated[int, typer.Option("--period", min=1, max=60, help="Seconds between blocks.")] = 1,
-    deploy: Annotated[bool, typer.Option("--deploy", help="Deploy kpledger's contracts once blocks come.")] = False,
+    deploy: Annotated[
+        bool, typer.Option("--deploy", help="Deploy kpledger's contracts once blocks come.")
+    ] = False,
 ) -> None:
     """Start (or resume) a Clique network and run it until Ctrl-C.
 
@@ -48,7 +55,10 @@ def up_command(
         network.start()
         first = max(n or 0 for n in network.block_numbers())
         network.wait_for_block(first + 1, timeout=30)
-        output.notice(f"{len(network.nodes)} validators sealing chain {network.chain_id} (Clique, {network.period} s blocks)")
+        output.notice(
+            f"{len(network.nodes)} validators sealing chain {network.chain_id}"
+            f" (Clique, {network.period} s blocks)"
+        )
         for slot, node in zip(network.slots, network.nodes, strict=True):
             output.notice(f"  {slot.name}  {slot.rpc}  pid {node.pid}  {slot.address}")
         if deploy:
@@ -82,10 +92,16 @@ def _deploy(network: Any, data_dir: Path) -> None:
 
 @app.command("besu-config")
 def besu_config_command(
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the kit into.")] = Path("besu-network"),
-    validators: Annotated[int, typer.Option("--validators", min=1, max=64, help="Validators (n >= 3f+1).")] = 4,
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the kit into.")] = Path(
+        "besu-network"
+    ),
+    validators: Annotated[
+        int, typer.Option("--validators", min=1, max=64, help="Validators (n >= 3f+1).")
+    ] = 4,
     chain_id: Annotated[int, typer.Option("--chain-id", min=1, help="Chain id.")] = 1717,
-    block_period: Annotated[int, typer.Option("--block-period", min=1, max=60, help="Seconds between blocks.")] = 2,
+    block_period: Annotated[
+        int, typer.Option("--block-period", min=1, max=60, help="Seconds between blocks.")
+    ] = 2,
 ) -> None:
     """Write a Besu QBFT kit: genesis (zeroBaseFee, validators RLP-encoded in extraData),
     each node's config.toml (min-gas-price 0) and key, and the node allowlist.

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import rlp
-from eth_keys import keys as eth_keys
-from eth_utils import to_checksum_address
+from eth_keys.datatypes import PrivateKey
+from eth_utils.address import to_checksum_address
 
 QBFT_MIX_HASH: Final = "0x63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365"
 """The fixed mixHash that marks a BFT block ("ctical byzantine fault tolerance")."""
@@ -52,7 +52,8 @@ def qbft_extra_data(validators: Sequence[str]) -> str:
     if len(validators) < 1:
         raise ValueError("validators: QBFT needs at least one validator (4 or more tolerate a fault)")
     addresses = [bytes.fromhex(to_checksum_address(a)[2:]) for a in validators]
-    return "0x" + rlp.encode([bytes(32), addresses, [], 0, []]).hex()
+    encoded: bytes = rlp.encode([bytes(32), addresses, [], 0, []])
+    return "0x" + encoded.hex()
 
 
 def qbft_validators(extra_data: str) -> list[str]:
@@ -74,7 +75,11 @@ def qbft_genesis(validators: Sequence[str], *, chain_id: int, block_period: int 
         shanghaiTime=0,
         cancunTime=0,
         zeroBaseFee=True,
-        qbft={"blockperiodseconds": block_period, "epochlength": 30000, "requesttimeoutseconds": 4 * block_period},
+        qbft={
+            "blockperiodseconds": block_period,
+            "epochlength": 30000,
+            "requesttimeoutseconds": 4 * block_period,
+        },
     )
     return {
         "config": config,
@@ -129,7 +134,7 @@ def write_besu_config(
     nodes: list[BesuNode] = []
     for index in range(validators):
         name = f"validator-{index + 1}"
-        key = eth_keys.PrivateKey(secrets.token_bytes(32))
+        key = PrivateKey(secrets.token_bytes(32))
         node_dir = root / name
         node_dir.mkdir(exist_ok=True)
         fd = os.open(node_dir / "key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from eth_account import Account
-from eth_keys import keys as eth_keys
+from eth_keys.datatypes import PrivateKey
 
 from kpledger.chain.node import NodeError, free_port
 from kpledger.network.genesis import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, DEFAULT_PERIOD, clique_genesis
@@ -56,7 +56,9 @@ class ValidatorSlot:
 class CliqueNetwork:
     """A Clique network rooted at ``data_dir`` (see the module docstring)."""
 
-    def __init__(self, data_dir: Path, chain_id: int, period: int, gas_limit: int, slots: list[ValidatorSlot]):
+    def __init__(
+        self, data_dir: Path, chain_id: int, period: int, gas_limit: int, slots: list[ValidatorSlot]
+    ):
         self.data_dir = data_dir
         self.chain_id = chain_id
         self.period = period
@@ -94,7 +96,9 @@ class CliqueNetwork:
         if manifest.is_file():
             return cls._load(root, json.loads(manifest.read_text()))
         if validators < 1:
-            raise ValueError(f"validators: {validators}; a network needs at least 1 (4 or more to survive a fault)")
+            raise ValueError(
+                f"validators: {validators}; a network needs at least 1 (4 or more to survive a fault)"
+            )
         return cls._create(root, validators, chain_id, period, gas_limit)
 
     @classmethod
@@ -110,7 +114,9 @@ class CliqueNetwork:
             )
             for v in manifest["validators"]
         ]
-        return cls(root, int(manifest["chain_id"]), int(manifest["period"]), int(manifest["gas_limit"]), slots)
+        return cls(
+            root, int(manifest["chain_id"]), int(manifest["period"]), int(manifest["gas_limit"]), slots
+        )
 
     @classmethod
     def _create(cls, root: Path, count: int, chain_id: int, period: int, gas_limit: int) -> CliqueNetwork:
@@ -123,7 +129,9 @@ class CliqueNetwork:
             address, enode_id = _generate_keys(node_dir)
             rpc_port, p2p_port, auth_port = (_fresh_port(ports) for _ in range(3))
             slots.append(ValidatorSlot(name, address, enode_id, rpc_port, p2p_port, auth_port))
-        genesis = clique_genesis([s.address for s in slots], chain_id=chain_id, period=period, gas_limit=gas_limit)
+        genesis = clique_genesis(
+            [s.address for s in slots], chain_id=chain_id, period=period, gas_limit=gas_limit
+        )
         genesis_file = root / GENESIS
         genesis_file.write_text(json.dumps(genesis, indent=2) + "\n")
         network = cls(root, chain_id, period, gas_limit, slots)
@@ -196,7 +204,9 @@ class CliqueNetwork:
     def block_numbers(self) -> list[int | None]:
         return [int(node.request("eth_blockNumber"), 16) if node.running else None for node in self.nodes]
 
-    def wait_for_block(self, number: int, *, nodes: Iterable[int] | None = None, timeout: float = 60.0) -> None:
+    def wait_for_block(
+        self, number: int, *, nodes: Iterable[int] | None = None, timeout: float = 60.0
+    ) -> None:
         """Wait until the given (default: all running) validators are at ``number`` or higher."""
         chosen = list(nodes) if nodes is not None else [i for i, n in enumerate(self.nodes) if n.running]
         deadline = time.monotonic() + timeout
@@ -262,7 +272,7 @@ def _generate_keys(node_dir: Path) -> tuple[str, str]:
     _write_private(node_dir / "keystore" / f"{account.address.lower()[2:]}.json", json.dumps(keystore))
     node_key = secrets.token_bytes(32)
     _write_private(node_dir / "geth" / "nodekey", node_key.hex())
-    return str(account.address), eth_keys.PrivateKey(node_key).public_key.to_hex()[2:]
+    return str(account.address), PrivateKey(node_key).public_key.to_hex()[2:]
 
 
 def _write_private(path: Path, text: str) -> None:

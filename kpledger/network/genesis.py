@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 DEFAULT_CHAIN_ID: Final = 1717
 """The consortium network's chain id (arbitrary, unused by public networks we know of)."""

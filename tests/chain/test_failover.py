@@ -19,7 +19,7 @@ def _dead_url() -> str:
 
 def test_split_urls_names_an_empty_entry() -> None:
     assert split_urls("http://a:1, http://b:2") == ["http://a:1", "http://b:2"]
-    with pytest.raises(ValueError, match="^rpc: .*empty URL"):
+    with pytest.raises(ValueError, match=r"^rpc: .*empty URL"):
         split_urls("http://a:1,,http://b:2")
 
 

@@ -24,7 +24,7 @@ def test_extra_data_matches_besus_layout_and_decodes_back() -> None:
 
 
 def test_malformed_extra_data_is_refused() -> None:
-    with pytest.raises(ValueError, match="^extraData:"):
+    with pytest.raises(ValueError, match=r"^extraData:"):
         qbft_validators("0xc0")
 
 
@@ -45,7 +45,9 @@ def test_kit_files_agree(tmp_path: Path) -> None:
 
 
 def test_cli_writes_the_kit(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["network", "besu-config", "--validators", "4", "--out", str(tmp_path / "k")])
+    result = CliRunner().invoke(
+        app, ["network", "besu-config", "--validators", "4", "--out", str(tmp_path / "k")]
+    )
     assert result.exit_code == 0, result.output
     assert "tolerates 1 faulty" in result.output
     assert (tmp_path / "k" / "validator-4" / "config.toml").is_file()

@@ -37,9 +37,15 @@ def test_a_write_through_one_node_is_visible_on_all(all_running: CliqueNetwork) 
     sender = transactor([all_running.urls[0]])
     receipt = sender.send(tagged_call(b"visible"))
     all_running.wait_for_block(receipt.block_number)
-    answers = [node.request("eth_getTransactionReceipt", ["0x" + receipt.tx_hash.hex()]) for node in all_running.nodes]
+    answers = [
+        node.request("eth_getTransactionReceipt", ["0x" + receipt.tx_hash.hex()])
+        for node in all_running.nodes
+    ]
     assert all(a is not None for a in answers)
-    assert len({a["blockHash"] for a in answers}) == 1 and int(answers[0]["blockNumber"], 16) == receipt.block_number
+    assert (
+        len({a["blockHash"] for a in answers}) == 1
+        and int(answers[0]["blockNumber"], 16) == receipt.block_number
+    )
 
 
 def test_one_of_four_killed_blocks_go_on_and_writes_land(all_running: CliqueNetwork) -> None:

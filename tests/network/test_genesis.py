@@ -29,15 +29,16 @@ def test_genesis_has_london_without_shanghai_a_zero_base_fee_and_clique() -> Non
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "field"), [({"period": 0}, "period"), ({"chain_id": 0}, "chain_id"), ({"period": 61}, "period")]
+    ("kwargs", "field"),
+    [({"period": 0}, "period"), ({"chain_id": 0}, "chain_id"), ({"period": 61}, "period")],
 )
 def test_bad_parameters_are_refused_naming_the_field(kwargs: dict[str, int], field: str) -> None:
-    with pytest.raises(ValueError, match=f"^{field}:"):
+    with pytest.raises(ValueError, match=rf"^{field}:"):
         clique_genesis(ADDRESSES, **kwargs)
 
 
 def test_no_validator_and_malformed_extra_data_are_refused() -> None:
-    with pytest.raises(ValueError, match="^validators:"):
+    with pytest.raises(ValueError, match=r"^validators:"):
         clique_extra_data([])
-    with pytest.raises(ValueError, match="^extraData:"):
+    with pytest.raises(ValueError, match=r"^extraData:"):
         clique_validators("0x" + "00" * 100)
