@@ -147,19 +147,37 @@ class CliqueNetwork:
         return [slot.rpc for slot in self.slots]
 
     def start(self) -> CliqueNetwork:
-        """Start every validator that is not running and connect all peers."""
-        for index, node in enumerate(self.nodes):
-            if not node.running:
-                node.start()
-                self._connect(index, range(len(self.nodes)))
+        """Start every validator that is not running, peer them all, then let them seal.
+
+        Sealing starts only once every validator has its peers: validators that seal
+        before they hear of each other fork at once, and Clique can deadlock on forks of
+        equal difficulty whose signers all "signed recently"."""
+        started = [index for index, node in enumerate(self.nodes) if not node.running]
+        for index in started:
+            self.nodes[index].start()
+        for index in started:
+            self._connect(index, range(len(self.nodes)))
+        self._await_peers(started, len([n for n in self.nodes if n.running]) - 1)
+        for index in started:
+            self.nodes[index].request("miner_start")
         self.write_manifest()
         return self
 
-    def start_validator(self, index: int) -> None:
+    def start_validator(self, index: int, *, catch_up_timeout: float = 60.0) -> None:
         """Start validator ``index`` again (after :meth:`stop_validator` or :meth:`kill`)
-        on its ports and chain, and peer it with the others."""
-        self.nodes[index].start()
+        on its ports and chain, peer it, let it catch up with the others, then let it seal."""
+        node = self.nodes[index]
+        node.start()
         self._connect(index, range(len(self.nodes)))
+        self._await_peers([index], 1)
+        others = [i for i, n in enumerate(self.nodes) if n.running and i != index]
+        deadline = time.monotonic() + catch_up_timeout
+        while others:
+            target = max(int(self.nodes[i].request("eth_blockNumber"), 16) for i in others)
+            if int(node.request("eth_blockNumber"), 16) >= target - 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        node.request("miner_start")
         self.write_manifest()
 
     def stop_validator(self, index: int) -> None:
@@ -194,9 +212,20 @@ class CliqueNetwork:
 
     def heal(self) -> None:
         """Link every running validator with every other again."""
-        for index, node in enumerate(self.nodes):
-            if node.running:
-                self._connect(index, range(len(self.nodes)))
+        running = [index for index, node in enumerate(self.nodes) if node.running]
+        for index in running:
+            self._connect(index, running)
+        self._await_peers(running, len(running) - 1)
+
+    def _await_peers(self, indexes: Sequence[int], wanted: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        for index in indexes:
+            while len(self.nodes[index].request("admin_peers")) < wanted:
+                if time.monotonic() > deadline:
+                    raise NodeError(
+                        f"{self.slots[index].name} has not peered with {wanted} validators within {timeout}s"
+                    )
+                time.sleep(0.1)
 
     def peer_counts(self) -> list[int | None]:
         return [len(node.request("admin_peers")) if node.running else None for node in self.nodes]

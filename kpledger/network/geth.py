@@ -45,7 +45,8 @@ def find_geth() -> Path:
 
 
 class GethValidator(LocalNode):
-    """A Clique validator: seals with ``address`` (its key in ``data_dir/keystore``),
+    """A Clique validator: seals with ``address`` (its key in ``data_dir/keystore``) once
+    told to (``miner_start``: the network first peers it, so it does not seal a fork of its own),
     JSON-RPC on ``port`` (admin, clique, eth, net, txpool, web3), devp2p on ``p2p_port``,
     discovery off (peers are added by the network), gas price 0 accepted."""
 
@@ -95,9 +96,8 @@ class GethValidator(LocalNode):
             "--http",
             "--http.addr", self.host,
             "--http.port", str(self.port),
-            "--http.api", "admin,clique,eth,net,txpool,web3",
+            "--http.api", "admin,clique,eth,miner,net,txpool,web3",
             "--authrpc.port", str(self.auth_port),
-            "--mine",
             "--miner.etherbase", self.address,
             "--miner.gasprice", "0",
             "--miner.gaslimit", str(self.gas_limit),
