@@ -104,8 +104,9 @@ class FailoverRpc(Rpc):
         except (ConnectionFailed, RpcError, ValueError, TypeError):
             return False
         if number != head.number:
+            if head.number >= 0:  # a first sighting is not progress: the clock starts at creation
+                head.advanced_at = now
             head.number = number
-            head.advanced_at = now
         return True
 
     def _check_progress(self) -> None:
