@@ -130,3 +130,40 @@ def test_the_clients_node_killed_mid_stream_ten_times_loses_and_duplicates_nothi
     assert kills == 10 and rpc.failovers >= 10
     tags = tags_on_chain(network, 0, sender.address, prefix)
     assert sorted(tags) == sorted(written) and len(written) == 40
+
+
+def test_a_partition_forks_the_chain_and_healing_converges_with_each_write_once(
+    all_running: CliqueNetwork, tmp_path: Path
+) -> None:
+    network = all_running
+    index_of = {slot.address.lower(): i for i, slot in enumerate(network.slots)}
+    forked_at = None
+    for _ in range(3):
+        head = int(network.nodes[0].request("eth_blockNumber"), 16)
+        last, before = (
+            index_of[network.nodes[0].request("clique_getSigner", [hex(n)]).lower()] for n in (head, head - 1)
+        )
+        rest = [i for i in range(4) if i not in (last, before)]
+        side_a, side_b = [last, rest[0]], [before, rest[1]]  # each side can seal a block or two
+        network.partition(side_a, side_b)
+        sender = transactor([network.urls[side_a[0]]], tmp_path / "outbox.sqlite")
+        tag = b"partition-" + secrets.token_hex(4).encode()
+        sender.submit_many([tagged_call(tag)])
+        time.sleep(6)
+        heights = network.block_numbers()
+        common = min(h for h in heights if h is not None)
+        hashes = {n.request("eth_getBlockByNumber", [hex(common), False])["hash"] for n in network.nodes}
+        if len(hashes) > 1:
+            forked_at = common
+            break
+        network.heal()
+    assert forked_at is not None, "the two sides never sealed different blocks"
+    network.heal()
+    top = max(h for h in network.block_numbers() if h is not None)
+    network.wait_for_block(top + 3, timeout=60)
+    height = top + 2
+    assert len({n.request("eth_getBlockByNumber", [hex(height), False])["hash"] for n in network.nodes}) == 1
+    receipt = sender.wait_many([sender.submit_many([tagged_call(tag + b"-after")])[0]], timeout=60)[0]
+    network.wait_for_block(receipt.block_number + 1, timeout=30)
+    for node in range(4):
+        assert tags_on_chain(network, node, sender.address, tag) == [tag, tag + b"-after"]
