@@ -104,6 +104,8 @@ class GethValidator(LocalNode):
             "--txpool.pricelimit", "0",
             "--rpc.gascap", "0",
             "--rpc.txfeecap", "0",
+            "--rpc.batch-request-limit", "10000",  # batch anchoring sends thousands per request
+            "--rpc.batch-response-max-size", "100000000",
             "--unlock", self.address,
             "--password", str(self.data_dir / PASSWORD_FILE),
             "--allow-insecure-unlock",
