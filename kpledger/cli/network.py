@@ -44,11 +44,9 @@ def up_command(
     from kpledger.network.cluster import MANIFEST, CliqueNetwork
 
     network = CliqueNetwork.open(data_dir, validators=validators, chain_id=chain_id, period=period)
-    stopping: list[int] = []
 
     def _terminate(signum: int, frame: Any) -> None:
-        stopping.append(signum)
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt  # SIGTERM stops as cleanly as Ctrl-C
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -77,6 +75,7 @@ def up_command(
 
 def _deploy(network: Any, data_dir: Path) -> None:
     """Deploy the contracts with a deployer key generated into the data dir (mode 0600)."""
+    from kpledger.errors import ChainError, ConfigurationError
     from kpledger.ledger import Ledger
     from kpledger.network.deployer import deployer_key
 
@@ -84,7 +83,14 @@ def _deploy(network: Any, data_dir: Path) -> None:
     if deployment_path.is_file():
         output.notice(f"contracts already deployed: {escape(str(deployment_path))}")
         return
-    ledger = Ledger.deploy(",".join(network.urls), deployer_key(data_dir))
+    try:
+        ledger = Ledger.deploy(",".join(network.urls), deployer_key(data_dir))
+    except ChainError as exc:
+        raise ConfigurationError(
+            f"the contracts cannot be deployed on this Clique network: {exc}. geth 1.13's Clique runs"
+            " London's EVM (it refuses Shanghai), and kpledger's contracts are compiled for Cancun"
+            " (PUSH0, MCOPY); see docs/consortium.md, 'EVM level'. The network itself keeps running."
+        ) from exc
     ledger.deployment.save(deployment_path)
     output.notice(f"deployed: registry {ledger.deployment.registry}, ledger {ledger.deployment.ledger}"
                   f" — recorded in {escape(str(deployment_path))}")  # fmt: skip
