@@ -167,3 +167,21 @@ def test_a_partition_forks_the_chain_and_healing_converges_with_each_write_once(
     network.wait_for_block(receipt.block_number + 1, timeout=30)
     for node in range(4):
         assert tags_on_chain(network, node, sender.address, tag) == [tag, tag + b"-after"]
+
+
+def test_the_client_leaves_a_node_whose_head_stopped_for_one_that_moves_on(
+    all_running: CliqueNetwork,
+) -> None:
+    network = all_running
+    network.partition([0], [1, 2, 3])  # validator 1 is cut off: its head stops
+    rpc = FailoverRpc(network.urls, stall_after=3.0, probe_interval=0.5)
+    assert rpc.url == network.urls[0]
+    deadline = time.monotonic() + 30
+    while rpc.url == network.urls[0] and time.monotonic() < deadline:
+        rpc.call("eth_blockNumber", [])
+        time.sleep(0.25)
+    assert rpc.url != network.urls[0] and rpc.failovers == 1
+    assert not rpc.stalled
+    seen = int(rpc.call("eth_blockNumber", []), 16)
+    network.wait_for_block(seen + 2, nodes=[1, 2, 3], timeout=30)
+    assert int(rpc.call("eth_blockNumber", []), 16) >= seen + 2  # following the live head
