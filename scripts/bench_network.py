@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
-    singles, batch = (5, 200) if args.quick else (20, 2000)
+    singles, batch = (5, 200) if args.quick else (20, 1000)
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="kpledger-bench-net-") as tmp:
         network = CliqueNetwork.open(Path(tmp) / "net", validators=4)

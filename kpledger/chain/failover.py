@@ -42,13 +42,18 @@ class _Head:
 
 
 class FailoverRpc(Rpc):
-    """:class:`Rpc` over ``urls`` (the same chain behind each), one in use at a time."""
+    """:class:`Rpc` over ``urls`` (the same chain behind each), one in use at a time.
+
+    ``timeout`` is per request and generous (30 s): a receipt batch for a thousand
+    writes takes geth seconds under load, and a dead node is noticed at once anyway
+    (connection refused); a live node that stopped following the chain is left by the
+    head check (``stall_after``), not by the timeout."""
 
     def __init__(
         self,
         urls: Sequence[str],
         *,
-        timeout: float = 5.0,
+        timeout: float = 30.0,
         stall_after: float = 8.0,
         probe_interval: float = 1.0,
     ) -> None:
