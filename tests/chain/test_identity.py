@@ -86,7 +86,10 @@ def test_a_write_aimed_at_the_other_chain_is_refused_and_writes_nothing(chains: 
 def test_a_reset_chain_with_the_same_genesis_is_refused_in_words() -> None:
     """Same genesis, but the deployment block is not the recorded one (a history
     replaced under the record, e.g. a node reset and redeployed)."""
-    good = Deployment(31337, "0x" + "11" * 20, "0x" + "22" * 20, 3, "0x" + "33" * 20, "", "0xaa", "0xbb")
+    good = Deployment(
+        chain_id=31337, registry="0x" + "11" * 20, ledger="0x" + "22" * 20, block=3,
+        deployer="0x" + "33" * 20, genesis_hash="0xaa", block_hash="0xbb",
+    )  # fmt: skip
     assert mismatch(good, ChainFacts(31337, "0xaa", "0xbb")) is None
     assert "block 3 is 0xcc" in (mismatch(good, ChainFacts(31337, "0xaa", "0xcc")) or "")
     assert "no such block" in (mismatch(good, ChainFacts(31337, "0xaa", None)) or "")
