@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint slither compile check-artifacts clean chromium bench-api bench test-deep
+.PHONY: setup test lint slither compile check-artifacts clean chromium bench-api bench test-deep geth bench-network
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -47,8 +47,18 @@ chromium:
 	test -x /usr/bin/chromium -a -x /usr/bin/zbarimg -a -x /usr/bin/pdftoppm || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium zbar-tools poppler-utils; }
 
-test: setup chromium lint
+# go-ethereum 1.13.15 (the last release that seals Clique blocks) for the consortium network
+# and its fault tests: built once from the Go module proxy into
+# $${XDG_CACHE_HOME:-~/.cache}/kpledger/geth-1.13.15/geth, reused afterwards (~4 min to build).
+geth:
+	scripts/build_geth.sh
+
+test: setup chromium lint geth
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Anchoring through a 4-validator Clique network beside anvil in the same run.
+bench-network: setup geth
+	$(PY) scripts/bench_network.py --write-docs
 
 bench-api: setup
 	$(PY) scripts/bench_api.py

@@ -61,6 +61,12 @@ class TransactionTimeout(ChainError):
     """No receipt arrived in time; the transaction may still be mined."""
 
 
+class ChainStalled(TransactionTimeout):
+    """No new block came while we waited: the network is stalled (e.g. too few
+    validators online to seal), not merely slow. Writes already signed stay in the
+    outbox and land when blocks resume."""
+
+
 class NonceError(ChainError):
     """The account's nonce went out of step with the node (another sender?)."""
 

@@ -25,6 +25,7 @@ from hexbytes import HexBytes
 from kpledger.chain import artifacts, identity
 from kpledger.chain.abi import ContractInterface
 from kpledger.chain.deployment import Deployment
+from kpledger.chain.failover import FailoverRpc, split_urls
 from kpledger.chain.http_rpc import HttpRpc
 from kpledger.chain.outbox import CallLabeler, Outbox, RecoveryReport
 from kpledger.chain.records import (
@@ -865,11 +866,13 @@ def _refusal_of(function: str) -> Iterator[None]:
 
 
 def _rpc(target: str | Web3 | InProcessChain | Rpc) -> Rpc:
-    """Plain HTTP JSON-RPC for a URL (fast); web3's provider for in-process chains."""
+    """Plain HTTP JSON-RPC for a URL (fast); several URLs separated by commas fail over
+    between the nodes (:class:`FailoverRpc`); web3's provider for in-process chains."""
     if isinstance(target, Rpc):
         return target
     if isinstance(target, str):
-        return HttpRpc(target)
+        urls = split_urls(target)
+        return FailoverRpc(urls) if len(urls) > 1 else HttpRpc(urls[0])
     from kpledger.chain.connection import InProcessChain
 
     if isinstance(target, InProcessChain):

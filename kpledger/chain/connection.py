@@ -61,15 +61,25 @@ def _genesis(accounts: int) -> Any:
 
 
 def connect_rpc(url: str, *, timeout: float = 30.0, expected_chain_id: int | None = None) -> Web3:
-    """A ``Web3`` for a JSON-RPC URL, checked to answer (and to be the expected chain)."""
-    w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
-    try:
-        chain_id = int(w3.eth.chain_id)
-    except Exception as exc:
-        raise ConnectionFailed(f"cannot reach the node at {url}: {type(exc).__name__}: {exc}") from exc
-    if expected_chain_id is not None and chain_id != expected_chain_id:
-        raise ConnectionFailed(f"node at {url} is chain {chain_id}, expected chain {expected_chain_id}")
-    return w3
+    """A ``Web3`` for a JSON-RPC URL, checked to answer (and to be the expected chain).
+    ``url`` may list several nodes separated by commas: the first that answers is used
+    (the Ledger itself fails over between them, see :mod:`kpledger.chain.failover`)."""
+    from kpledger.chain.failover import split_urls
+
+    failures: list[str] = []
+    for candidate in split_urls(url):
+        w3 = Web3(HTTPProvider(candidate, request_kwargs={"timeout": timeout}))
+        try:
+            chain_id = int(w3.eth.chain_id)
+        except Exception as exc:
+            failures.append(f"cannot reach the node at {candidate}: {type(exc).__name__}: {exc}")
+            continue
+        if expected_chain_id is not None and chain_id != expected_chain_id:
+            raise ConnectionFailed(
+                f"node at {candidate} is chain {chain_id}, expected chain {expected_chain_id}"
+            )
+        return w3
+    raise ConnectionFailed("; ".join(failures))
 
 
 def account_address(key: bytes) -> str:

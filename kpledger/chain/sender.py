@@ -33,6 +33,7 @@ from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.signing import address_of, load_private_key, sign_transaction
 from kpledger.errors import (
     ChainIdMismatch,
+    ChainStalled,
     ConfigurationError,
     ConnectionFailed,
     KPLedgerError,
@@ -291,6 +292,23 @@ class Transactor:
             raise self._decoded(error)
         raise AssertionError("unreachable")
 
+    def _head_number(self) -> int | None:
+        try:
+            return int(_int(self.rpc.call("eth_blockNumber", [])))
+        except (RpcError, ValueError, TypeError):
+            return None
+
+    def _stalled_since(self, start_head: int | None) -> int | None:
+        """The head block, when it is still the one seen when the wait began (no block
+        came at all: the chain is stalled rather than slow)."""
+        if start_head is None:
+            return None
+        try:
+            now = self._head_number()
+        except ConnectionFailed:
+            return None
+        return start_head if now == start_head else None
+
     def wait_many(self, hashes: Sequence[bytes], timeout: float | None = None) -> list[Receipt]:
         """Await every receipt (and the confirmation depth) or raise TransactionTimeout.
         With an outbox, the transactions are then settled in it; a transaction the node
@@ -307,6 +325,7 @@ class Transactor:
         receipts: list[Receipt | None] = [None] * len(hashes)
         block_hashes: dict[bytes, bytes] = {}
         watch = self.outbox is not None and not self._recovering()
+        start_head = self._head_number()
         rounds = 0
         while pending:
             order = list(pending)
@@ -335,6 +354,13 @@ class Transactor:
                 # hold back every later transaction.
                 self.resync_nonce()
                 self._needs_recovery = self.outbox is not None
+                stalled = self._stalled_since(start_head)
+                if stalled is not None:
+                    raise ChainStalled(
+                        f"the chain is stalled: no new block since block {stalled} while waiting for"
+                        f" {len(pending)} of {len(hashes)} transactions from {self.address}; they are"
+                        " signed and will land when blocks resume (too few validators online?)"
+                    )
                 raise TransactionTimeout(
                     f"{len(pending)} of {len(hashes)} transactions from {self.address} not mined in time"
                 )

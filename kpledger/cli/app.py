@@ -22,6 +22,7 @@ from kpledger.cli import (
     demo_cmd,
     inbox,
     key,
+    network,
     participant,
     roles,
     up,
@@ -106,6 +107,7 @@ cert_list.register(cert.app)
 app.add_typer(cert.app, name="cert")
 app.add_typer(audit.app, name="audit")
 app.add_typer(inbox.app, name="inbox")
+app.add_typer(network.app, name="network")
 demo_cmd.register(app)
 app.add_typer(key.app, name="key")
 app.add_typer(config_cmd.app, name="config")

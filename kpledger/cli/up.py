@@ -195,11 +195,11 @@ def _deployment(current: Session, url: str, node: Any) -> tuple[Ledger, bool]:
 
     settings = current.settings
     path = settings.deployment_path
-    w3 = connect_rpc(url)
+    connect_rpc(url)  # fails early, naming the URL, when no node answers
     if path.is_file():
         recorded = Deployment.load(path)
         try:
-            ledger = Ledger.connect(w3, recorded, receipt_timeout=settings.receipt_timeout)
+            ledger = Ledger.connect(url, recorded, receipt_timeout=settings.receipt_timeout)
             output.notice(f"contracts found: registry {recorded.registry}, ledger {recorded.ledger}")
             if not recorded.has_identity:  # a record of an older kpledger, on the node up runs itself
                 ledger.deployment = _record_identity(ledger, path)
@@ -211,7 +211,7 @@ def _deployment(current: Session, url: str, node: Any) -> tuple[Ledger, bool]:
                           f" (old record kept as {escape(str(stale))})[/yellow]")  # fmt: skip
     signer = _governance_signer(current, url, node)
     output.notice(f"deploying the contracts (governance {signer.address}) …")
-    ledger = Ledger.deploy(w3, signer, receipt_timeout=settings.receipt_timeout)
+    ledger = Ledger.deploy(url, signer, receipt_timeout=settings.receipt_timeout)
     ledger.deployment.save(path)
     output.notice(f"deployed: registry {ledger.deployment.registry}, ledger {ledger.deployment.ledger}"
                   f" — recorded in {escape(str(path))}")  # fmt: skip
