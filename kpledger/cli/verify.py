@@ -71,7 +71,8 @@ def verify_command(
 ) -> None:
     """Can I trust this certificate? A human-readable verdict, or --json for machines.
 
-    Exit code: 0 valid, 1 not valid, 2 usage or connection error.
+    Exit code: 0 VALID (may accompany its shipment); 1 USED, PENDING or INVALID (must
+    not); 2 usage error or the ledger could not be read (docs/verification.md).
 
     Examples:
 
@@ -130,8 +131,20 @@ def _exit_code(result: Verification) -> int:
     return EXIT_FAILED
 
 
-_MARK = {Result.VALID: "[green]✓[/green]", Result.INVALID: "[red]✗[/red]", Result.ERROR: "[yellow]![/yellow]"}
-_COLOUR = {Result.VALID: "green", Result.INVALID: "red", Result.ERROR: "yellow"}
+_MARK = {
+    Result.VALID: "[green]✓[/green]",
+    Result.USED: "[red]✗[/red]",
+    Result.PENDING: "[yellow]…[/yellow]",
+    Result.INVALID: "[red]✗[/red]",
+    Result.ERROR: "[yellow]![/yellow]",
+}
+_COLOUR = {
+    Result.VALID: "green",
+    Result.USED: "red",
+    Result.PENDING: "yellow",
+    Result.INVALID: "red",
+    Result.ERROR: "yellow",
+}
 
 
 def _print(result: Verification, with_timeline: bool) -> None:
