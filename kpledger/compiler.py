@@ -20,7 +20,7 @@ from typing import Any
 from kpledger.errors import BuildError
 
 SOLC_VERSION = "0.8.37"
-CONTRACTS = ("ParticipantRegistry", "CertificateLedger")
+CONTRACTS = ("ParticipantRegistry", "CertificateLedger", "ExchangeDirectory")
 SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
     "evmVersion": "cancun",

@@ -391,6 +391,105 @@ class CertificateZeroHash(ContractError):
     notice = 'The document hash is zero.'
 
 
+class DirectoryInvalidInboxUrl(ContractError):
+    """An inbox URL is at most 512 bytes and starts with `https://` or `http://`."""
+
+    solidity_name = "DirectoryInvalidInboxUrl"
+    notice = 'An inbox URL is at most 512 bytes and starts with `https://` or `http://`.'
+
+    @property
+    def code(self) -> bytes:
+        value: bytes = self.args_['code']
+        return value
+
+
+class DirectoryInvalidPublicKey(ContractError):
+    """The public key's length does not fit the algorithm."""
+
+    solidity_name = "DirectoryInvalidPublicKey"
+    notice = "The public key's length does not fit the algorithm."
+
+    @property
+    def algorithm(self) -> int:
+        value: int = self.args_['algorithm']
+        return value
+
+    @property
+    def length(self) -> int:
+        value: int = self.args_['length']
+        return value
+
+
+class DirectoryInvalidReason(ContractError):
+    """A revocation needs a reason of 1 to 500 bytes."""
+
+    solidity_name = "DirectoryInvalidReason"
+    notice = 'A revocation needs a reason of 1 to 500 bytes.'
+
+    @property
+    def code(self) -> bytes:
+        value: bytes = self.args_['code']
+        return value
+
+
+class DirectoryKeyAlreadyPublished(ContractError):
+    """This key was published before (by this or another participant)."""
+
+    solidity_name = "DirectoryKeyAlreadyPublished"
+    notice = 'This key was published before (by this or another participant).'
+
+    @property
+    def key_id(self) -> bytes:
+        value: bytes = self.args_['keyId']
+        return value
+
+
+class DirectoryKeyAlreadyRevoked(ContractError):
+    """The key was revoked before."""
+
+    solidity_name = "DirectoryKeyAlreadyRevoked"
+    notice = 'The key was revoked before.'
+
+    @property
+    def code(self) -> bytes:
+        value: bytes = self.args_['code']
+        return value
+
+    @property
+    def key_id(self) -> bytes:
+        value: bytes = self.args_['keyId']
+        return value
+
+
+class DirectoryKeyUnknown(ContractError):
+    """The participant has no key with this id."""
+
+    solidity_name = "DirectoryKeyUnknown"
+    notice = 'The participant has no key with this id.'
+
+    @property
+    def code(self) -> bytes:
+        value: bytes = self.args_['code']
+        return value
+
+    @property
+    def key_id(self) -> bytes:
+        value: bytes = self.args_['keyId']
+        return value
+
+
+class DirectoryUnsupportedAlgorithm(ContractError):
+    """The algorithm is not an HPKE KEM this directory knows the key size of."""
+
+    solidity_name = "DirectoryUnsupportedAlgorithm"
+    notice = 'The algorithm is not an HPKE KEM this directory knows the key size of.'
+
+    @property
+    def algorithm(self) -> int:
+        value: int = self.args_['algorithm']
+        return value
+
+
 class FailedCall(ContractError):
     """A call to an address target failed. The target may have reverted."""
 
@@ -587,6 +686,13 @@ BY_NAME: dict[str, type[ContractError]] = {
     'CertificateValidityTooLong': CertificateValidityTooLong,
     'CertificateZeroExporter': CertificateZeroExporter,
     'CertificateZeroHash': CertificateZeroHash,
+    'DirectoryInvalidInboxUrl': DirectoryInvalidInboxUrl,
+    'DirectoryInvalidPublicKey': DirectoryInvalidPublicKey,
+    'DirectoryInvalidReason': DirectoryInvalidReason,
+    'DirectoryKeyAlreadyPublished': DirectoryKeyAlreadyPublished,
+    'DirectoryKeyAlreadyRevoked': DirectoryKeyAlreadyRevoked,
+    'DirectoryKeyUnknown': DirectoryKeyUnknown,
+    'DirectoryUnsupportedAlgorithm': DirectoryUnsupportedAlgorithm,
     'FailedCall': FailedCall,
     'RegistryInvalidParticipantCode': RegistryInvalidParticipantCode,
     'RegistryInvalidParticipantName': RegistryInvalidParticipantName,

@@ -47,7 +47,6 @@ from kpledger.chain.sender import Call
 from kpledger.devkeys import dev_only_keys
 from kpledger.errors import ConfigurationError, TransactionFailed
 from kpledger.ledger import GAS, BatchProof, Ledger
-from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree, batch_proof_documents
 from kpledger.types import SECONDS_PER_DAY, ChainTerms, day_date, day_number
 
 __all__ = [
@@ -741,19 +740,13 @@ def _pipeline(signers: list[Ledger], group: list[_Action]) -> None:
 def _anchor_batch(
     authority: Ledger, members: list[_Cert], proofs: dict[str, tuple[BatchProof, dict[str, Any]]]
 ) -> str:
-    tree = StandardMerkleTree.of([list(c.terms.as_tuple()) for c in members], CERTIFICATE_LEAF)
-    root = bytes.fromhex(tree.root[2:])
-    receipt = authority.anchor_batch(members[0].origin, root, len(members))
-    documents = batch_proof_documents(
-        tree,
-        chain_id=authority.deployment.chain_id,
-        ledger=authority.deployment.ledger,
-        anchor_tx="0x" + receipt.tx_hash.hex(),
-    )
-    for index, (member, document) in enumerate(zip(members, documents, strict=True)):
-        proof = BatchProof(member.terms, root, tuple(bytes.fromhex(p[2:]) for p in tree.proof(index)))
+    from kpledger.batch import Member, anchor_prepared, prepare_members
+
+    prepared = prepare_members([Member(c.number, c.terms) for c in members], layout="proof")
+    anchored = anchor_prepared(authority, prepared)
+    for member, proof, document in zip(members, anchored.proofs(), anchored.proof_documents(), strict=True):
         proofs[member.number] = (proof, document)
-    return tree.root
+    return prepared.tree.root
 
 
 def _write_documents(

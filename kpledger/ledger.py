@@ -10,7 +10,8 @@ that would revert raises before anything is signed and changes nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -22,7 +23,7 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 
-from kpledger.chain import artifacts
+from kpledger.chain import artifacts, identity
 from kpledger.chain.abi import ContractInterface
 from kpledger.chain.connection import InProcessChain
 from kpledger.chain.deployment import Deployment
@@ -39,7 +40,7 @@ from kpledger.chain.revert import RevertDecoder
 from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.sender import Call, FeePolicy, Signer, Transactor
 from kpledger.compiler import SOLC_VERSION
-from kpledger.errors import ConfigurationError, KPLedgerError, NotFound
+from kpledger.errors import ConfigurationError, ContractError, KPLedgerError, NotFound
 from kpledger.types import (
     SECONDS_PER_DAY,
     Batch,
@@ -133,7 +134,8 @@ class Ledger:
         self.deployment = deployment
         self.registry_abi: ContractInterface = artifacts.interface("ParticipantRegistry")
         self.ledger_abi: ContractInterface = artifacts.interface("CertificateLedger")
-        self.decoder = RevertDecoder(self.registry_abi, self.ledger_abi)
+        directory_abi = artifacts.interface("ExchangeDirectory")
+        self.decoder = RevertDecoder(self.registry_abi, self.ledger_abi, directory_abi)
         self.outbox = _outbox(outbox)
         """Where signed transactions are recorded before they are sent (crash safety,
         :mod:`kpledger.chain.outbox`); None keeps no record."""
@@ -200,6 +202,10 @@ class Ledger:
             Call(None, bytes(HexBytes(ledger_art["bytecode"])) + abi_encode(["address"], [registry]))
         )
         assert ledger_receipt.contract_address is not None
+        directory_code = bytes(HexBytes(artifacts.contract("ExchangeDirectory")["bytecode"]))
+        directory_receipt = transactor.send(Call(None, directory_code + abi_encode(["address"], [registry])))
+        assert directory_receipt.contract_address is not None
+        facts = identity.read_facts(rpc, registry_receipt.block_number)
         deployment = Deployment(
             chain_id=transactor.chain_id,
             registry=to_checksum_address(registry),
@@ -207,6 +213,11 @@ class Ledger:
             block=registry_receipt.block_number,
             deployer=deployer.address,
             compiler=SOLC_VERSION,
+            genesis_hash=facts.genesis_hash,
+            block_hash=facts.block_hash or "",
+            registry_tx="0x" + registry_receipt.tx_hash.hex(),
+            ledger_tx="0x" + ledger_receipt.tx_hash.hex(),
+            directory=to_checksum_address(directory_receipt.contract_address),
         )
         options.setdefault("fees", transactor.fees)
         return cls(rpc, deployment, deployer, **options)
@@ -227,14 +238,19 @@ class Ledger:
         return other
 
     def check_deployment(self) -> None:
-        """Raise ConfigurationError unless the chain id matches and both contracts have
-        code: a stale deployment record must not send writes into the void."""
-        chain_id = _int(self.rpc.call("eth_chainId", []))
-        if chain_id != self.deployment.chain_id:
-            raise ConfigurationError(
-                f"connected to chain {chain_id} but the deployment is on chain {self.deployment.chain_id}"
-            )
-        for name, address in (("registry", self.deployment.registry), ("ledger", self.deployment.ledger)):
+        """Raise ConfigurationError unless this is the deployment's chain (its chain id,
+        genesis hash and deployment block hash, :mod:`kpledger.chain.identity`) and both
+        contracts have code: a write must never land on another chain that happens to
+        have contracts at the same addresses, nor go into the void."""
+        facts = identity.read_facts(self.rpc, self.deployment.block)
+        chain_id = facts.chain_id
+        why = identity.mismatch(self.deployment, facts)
+        if why is not None:
+            raise identity.ChainMismatch(f"the node is not the deployment's chain: {why}")
+        contracts = [("registry", self.deployment.registry), ("ledger", self.deployment.ledger)]
+        if self.deployment.directory:
+            contracts.append(("exchange directory", self.deployment.directory))
+        for name, address in contracts:
             code = self.rpc.call("eth_getCode", [address, "latest"])
             if len(HexBytes(code)) == 0:
                 raise ConfigurationError(f"no {name} contract at {address} on chain {chain_id}")
@@ -712,14 +728,16 @@ class Ledger:
 
     def _registry_tx(self, name: str, *args: Any) -> Receipt:
         data = self.registry_abi.fn(name).encode(args)
-        return self.transactor.send(Call(self.deployment.registry, data))
+        with _refusal_of(name):
+            return self.transactor.send(Call(self.deployment.registry, data))
 
     def _ledger_tx(self, name: str, *args: Any, batch_proof: BatchProof | None = None) -> Receipt:
         data = self.ledger_abi.fn(name).encode(args)
         if batch_proof is not None and self.certificate(batch_proof.terms.document_hash) is None:
             reveal = self.ledger_abi.fn("revealBatchCertificate").encode(_reveal_args(batch_proof))
             data = self.ledger_abi.fn("multicall").encode([[reveal, data]])
-        return self.transactor.send(Call(self.deployment.ledger, data))
+        with _refusal_of(name):
+            return self.transactor.send(Call(self.deployment.ledger, data))
 
     def _hash_for(self, ref: CertificateRef, batch_proof: BatchProof | None) -> bytes:
         if batch_proof is not None:
@@ -809,6 +827,18 @@ class Ledger:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _refusal_of(function: str) -> Iterator[None]:
+    """Record on a contract refusal which function was called, so that
+    :func:`kpledger.chain.explain.explain` can say what the caller may not do."""
+    try:
+        yield
+    except ContractError as error:
+        if getattr(error, "function", None) is None:
+            error.function = function  # type: ignore[attr-defined]
+        raise
 
 
 def _rpc(target: str | Web3 | InProcessChain | Rpc) -> Rpc:

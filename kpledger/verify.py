@@ -27,7 +27,13 @@ from kpledger.certificate import (
 )
 from kpledger.errors import ChainError, DocumentError, KPLedgerError
 from kpledger.ledger import BatchProof, Ledger, OriginFacts
-from kpledger.types import CertificateRecord, CertificateStatus, ParticipantStatus, TimelineEntry
+from kpledger.types import (
+    CertificateRecord,
+    CertificateStatus,
+    ParticipantStatus,
+    TimelineEntry,
+    exact_amounts,
+)
 
 
 class Result(StrEnum):
@@ -395,6 +401,7 @@ def _verify_batched(
         "status": "ISSUED",
         "carats": terms.carats / 100,
         "value_usd": terms.value_cents / 100,
+        **exact_amounts(terms.carats, terms.value_cents),
         "parcels": terms.parcels,
         "expires_at": terms.expires_at,
         "batch_root": "0x" + proof.root.hex(),
@@ -677,6 +684,7 @@ def _record_dict(record: CertificateRecord) -> dict[str, Any]:
         "status": record.status.name,
         "carats": record.carats / 100,
         "value_usd": record.value_cents / 100,
+        **exact_amounts(record.carats, record.value_cents),
         "parcels": record.parcels,
         "expires_at": record.expires_at,
         "exporter": record.exporter,

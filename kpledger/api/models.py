@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from kpledger.certificate import parse_hash
 from kpledger.errors import DocumentError, Problem
-from kpledger.types import CertificateRecord, Participant, StatusChange, TimelineEntry
+from kpledger.types import CertificateRecord, Participant, StatusChange, TimelineEntry, exact_amounts
 from kpledger.verify import Code, Result, Verification
 
 HASH_PATTERN: Final = r"^(0[xX])?[0-9a-fA-F]{64}$"
@@ -63,7 +63,7 @@ class HashRequest(BaseModel):
 
 
 class CertificateDocument(BaseModel):
-    """A KP certificate document (JSON, format version 1, see the design brief §2b),
+    """A KP certificate document (JSON, format version 1, see docs/format.md),
     sent as it is. It is read with the library's strict rules: duplicate keys, nesting
     deeper than 32, more than 1 MiB or non-UTF-8 are refused (422). It is hashed as
     given (RFC 8785), and its stated terms are compared with the anchored ones."""
@@ -136,15 +136,23 @@ class FragmentOut(BaseModel):
 
 class CertificateOut(BaseModel):
     """A certificate's terms as the ledger holds them (a batched certificate not yet
-    revealed has no record: then the fields its proof does not carry are null)."""
+    revealed has no record: then the fields its proof does not carry are null).
+
+    ``carats`` and ``value_usd`` are display numbers; the exact amounts the ledger holds
+    are ``carats_hundredths`` and ``value_cents`` (integers) and the decimal strings
+    ``carats_text`` and ``value_usd_text`` (docs/format.md §3)."""
 
     number: str
     document_hash: str | None = None
     origin: str = Field(description="exporting participant (ISO 3166-1 alpha-2 or EU)")
     destination: str = Field(description="importing participant")
     status: CertificateStatusName
-    carats: float
-    value_usd: float
+    carats: float = Field(description="display value; exact: carats_hundredths / carats_text")
+    value_usd: float = Field(description="display value; exact: value_cents / value_usd_text")
+    carats_hundredths: int = Field(description="carat weight in hundredths of a carat (the ledger's integer)")
+    value_cents: int = Field(description="value in US cents, as the ledger holds it")
+    carats_text: str = Field(description='carat weight as an exact decimal string, e.g. "1520.35"')
+    value_usd_text: str = Field(description='value in US dollars, exact decimal string, e.g. "245870.50"')
     parcels: int
     expires_at: int = Field(description="Unix time of the last second of the expiry day (UTC)")
     exporter: str | None = None
@@ -220,6 +228,7 @@ class CertificateRecordOut(CertificateOut):
             stored_status=record.stored_status.name,  # type: ignore[arg-type]
             carats=record.carats / 100,
             value_usd=record.value_cents / 100,
+            **exact_amounts(record.carats, record.value_cents),
             parcels=record.parcels,
             expires_at=record.expires_at,
             exporter=record.exporter,

@@ -3,7 +3,7 @@
 Why a model at all: the stateful test (test_state_machine.py) holds three things equal
 after every step: what the contracts say, what the auditor's replayed index says, and
 what this model says. The model is the independent oracle, so it is written from the
-rules (DESIGN.md §3 and the NatSpec of contracts/interfaces/), never by reading the
+rules (docs/format.md §6 and the NatSpec of contracts/interfaces/), never by reading the
 contracts' state back: dicts, sets and ``if`` statements, no kpledger logic beyond the
 value types and the Merkle leaf encoding (off-chain maths both sides share by design).
 

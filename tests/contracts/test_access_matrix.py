@@ -18,13 +18,17 @@ participant) and change nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from kpledger.chain.explain import explain, role_code, role_holder
 from kpledger.contract_errors import AccessControlUnauthorizedAccount, RegistryParticipantNotActive
+from kpledger.errors import ContractError
+from kpledger.exchange.directory import X25519_HKDF_SHA256, Directory, key_id
 from kpledger.ledger import BatchProof, Ledger
 from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree
 from kpledger.types import ChainTerms, ParticipantStatus, Receipt
@@ -390,6 +394,55 @@ CASES: dict[str, Case] = {
 }
 
 
+# ---------------------------------------------------------------------- exchange directory
+
+
+def _key_owner(world: World, ve: bool) -> tuple[str, Ledger]:
+    return ("VE", world.ve_auth) if ve else ("BW", world.bw_auth)
+
+
+def publish_key(world: World, ve: bool) -> Prepared:
+    code, _ = _key_owner(world, ve)
+    public_key = fresh_hash()  # 32 bytes, the size of an X25519 key
+    return Prepared(
+        call=lambda actor: Directory(actor).publish_key(code, public_key),
+        observe=lambda: Directory(world.gov).history(code),
+        needed_role=authority_role(code),
+    )
+
+
+def revoke_key(world: World, ve: bool) -> Prepared:
+    code, owner = _key_owner(world, ve)
+    public_key = fresh_hash()
+    Directory(owner).publish_key(code, public_key)
+    revoked = key_id(X25519_HKDF_SHA256, public_key)
+    return Prepared(
+        call=lambda actor: Directory(actor).revoke_key(code, revoked, "private key lost"),
+        observe=lambda: Directory(world.gov).history(code),
+        needed_role=authority_role(code),
+    )
+
+
+def set_inbox_url(world: World, ve: bool) -> Prepared:
+    code, _ = _key_owner(world, ve)
+    return Prepared(
+        call=lambda actor: Directory(actor).set_inbox_url(code, "https://kp.example/inbox"),
+        observe=lambda: Directory(world.gov).inbox_url(code),
+        needed_role=authority_role(code),
+    )
+
+
+# A suspended participant's authority still manages its exchange keys (a compromised key
+# must be revocable whatever the status); governance may revoke any key.
+CASES.update(
+    {
+        "publishKey": Case(publish_key, only("bw_auth", "ve_auth")),
+        "revokeKey": Case(revoke_key, only("bw_auth", "ve_auth", "gov")),
+        "setInboxUrl": Case(set_inbox_url, only("bw_auth", "ve_auth")),
+    }
+)
+
+
 @pytest.mark.parametrize("actor_name", ACTORS)
 @pytest.mark.parametrize("function", list(CASES))
 def test_access(world: World, function: str, actor_name: str) -> None:
@@ -407,23 +460,50 @@ def test_access(world: World, function: str, actor_name: str) -> None:
                 RegistryParticipantNotActive, code=prepared.inactive_code, status=ParticipantStatus.SUSPENDED
             ),
         ):
-            prepared.call(actor)
+            in_words(function, actor, prepared)
     else:
         with (
             unchanged(world.gov, prepared.observe),
             reverts(AccessControlUnauthorizedAccount, account=actor.address, neededRole=prepared.needed_role),
         ):
-            prepared.call(actor)
+            in_words(function, actor, prepared)
+
+
+_ROLE_HASH = re.compile(r"0x[0-9a-f]{64}")
+
+
+def in_words(function: str, actor: Ledger, prepared: Prepared) -> None:
+    """Make the refused call and hold its explanation to words: who may act (role kind and
+    participant, never a role hash), the caller's address, the status by name."""
+    try:
+        prepared.call(actor)
+    except ContractError as error:
+        words = explain(error, function.split("(")[0])
+        assert not _ROLE_HASH.search(words), words
+        if isinstance(error, AccessControlUnauthorizedAccount):
+            assert words.startswith("only "), words
+            ending = (f"{actor.address} is not one", f"{actor.address} does not hold that role")
+            assert words.endswith(ending), words
+            assert "do this" not in words and " may " in words, words
+            holder = role_holder(prepared.needed_role)
+            assert holder in words and not holder.startswith("the holder of"), words
+            code = prepared.needed_role and role_code(prepared.needed_role)
+            if code:
+                assert f" {code}" in words.split(" may ")[1], words  # the action names the participant
+        else:
+            code = prepared.inactive_code.decode()
+            assert words == f"{code} is SUSPENDED, not ACTIVE: nothing is issued from or to it", words
+        raise
 
 
 def test_matrix_covers_every_state_changing_function(world: World) -> None:
-    """Every non-view function of both ABIs is in the matrix (or deliberately elsewhere)."""
+    """Every non-view function of the three ABIs is in the matrix (or deliberately elsewhere)."""
     elsewhere = {
         "renounceRole": "test_registry: scoped roles refused, AUDITOR_ROLE renounced by its holder",
         "multicall": "test_batches: reveal + transition in one transaction",
     }
     covered = {name.split("(")[0] for name in CASES} | set(elsewhere)
-    for interface in (world.gov.registry_abi, world.gov.ledger_abi):
+    for interface in (world.gov.registry_abi, world.gov.ledger_abi, Directory(world.gov).abi):
         functions = {
             item["name"]
             for item in interface.abi
