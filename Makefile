@@ -16,11 +16,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-# `npm install` honours package-lock.json; `npm ci` would refuse it here because the
-# registry mirror lacks other platforms' optional binaries (anvil, EDR), which the
-# lock file therefore cannot list.
+# `npm ci` installs exactly what the committed package-lock.json lists and never rewrites
+# it, so setting up a fresh clone leaves `git status` clean (tests/test_setup_clean.py).
+# After changing package.json: `npm install`, then commit the lock it writes.
 node_modules/.installed: package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 compile: setup

@@ -16,16 +16,14 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from web3 import Web3
 
 from kpledger.chain import artifacts, identity
 from kpledger.chain.abi import ContractInterface
-from kpledger.chain.connection import InProcessChain
 from kpledger.chain.deployment import Deployment
 from kpledger.chain.http_rpc import HttpRpc
 from kpledger.chain.outbox import CallLabeler, Outbox, RecoveryReport
@@ -55,6 +53,11 @@ from kpledger.types import (
     day_date,
     day_number,
 )
+
+if TYPE_CHECKING:  # web3 is imported only for in-process chains and Web3 targets
+    from web3 import Web3
+
+    from kpledger.chain.connection import InProcessChain
 
 CertificateRef = bytes | str
 """A certificate is named by its document hash (32 bytes or ``0x`` hex) or its number."""
@@ -575,6 +578,26 @@ class Ledger:
         answer = self._read(self.registry_abi, self.deployment.registry, "isParticipantCode", _code(code))
         return bool(answer[0])
 
+    def status_reasons(self, code: str) -> dict[int, str]:
+        """Why each suspension or readmission of ``code`` happened, by block. From the
+        events: the registry's ``statusHistory`` view keeps no reasons."""
+        wanted = ("ParticipantSuspended", "ParticipantReadmitted")
+        # Every registry log, filtered here: the registry logs little (admissions, roles,
+        # status changes), and not every provider filters on topics alike.
+        query = {
+            "address": self.deployment.registry,
+            "fromBlock": hex(self.deployment.block),
+            "toBlock": "latest",
+        }
+        reasons: dict[int, str] = {}
+        for log in self.rpc.call("eth_getLogs", [query]):
+            decoded = self._decode_log(log)
+            if decoded is None or decoded[0] not in wanted:
+                continue
+            if bytes(decoded[1]["code"]) == _code(code):
+                reasons[_int(log["blockNumber"])] = str(decoded[1].get("reason", ""))
+        return reasons
+
     def is_authority(self, code: str, account: str, *, block: int | str = "latest") -> bool:
         return bool(
             self._read(
@@ -851,11 +874,13 @@ def _rpc(target: str | Web3 | InProcessChain | Rpc) -> Rpc:
     """Plain HTTP JSON-RPC for a URL (fast); web3's provider for in-process chains."""
     if isinstance(target, Rpc):
         return target
+    if isinstance(target, str):
+        return HttpRpc(target)
+    from kpledger.chain.connection import InProcessChain
+
     if isinstance(target, InProcessChain):
         return Rpc(target.w3)
-    if isinstance(target, Web3):
-        return Rpc(target)
-    return HttpRpc(target)
+    return Rpc(target)  # a Web3
 
 
 def _outbox(outbox: Outbox | str | Path | None) -> Outbox | None:

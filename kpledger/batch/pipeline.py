@@ -139,6 +139,8 @@ def prepare_batch(
         list(items) if isinstance(items, Sequence) and all(isinstance(i, Path) for i in items) else None
     )
     paths = path_list is not None
+    if not paths and write_files and out is None:
+        raise ValueError("documents given as values need `out`: the directory for their holder files")
     keep_texts = write_files and not paths
     texts: list[str] = []
     source: Iterable[Item] = items if not keep_texts else _keeping_texts(items, texts)  # type: ignore[arg-type]
@@ -154,8 +156,6 @@ def prepare_batch(
     taken = check.result() if check is not None else None
     if progress is not None and check is not None:
         progress("checking the ledger", len(members), len(members))
-    if not paths and write_files and out is None:
-        raise ValueError("documents given as values need `out`: the directory for their holder files")
     problems += membership_problems(members) if members or not problems else []
     targets: list[Path] = []
     member_paths: list[Path | None] = []

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from kpledger.chain.identity import ChainFacts
 
 RECORD_FORMAT: Final = "kpledger-deployment-v2"
-_REQUIRED: Final = ("chain_id", "registry", "ledger", "block", "deployer")
 """The ``format`` member of a record with a chain identity (version 1 had no ``format``)."""
+_REQUIRED: Final = ("chain_id", "registry", "ledger", "block", "deployer")
 
 
 @dataclass(frozen=True)

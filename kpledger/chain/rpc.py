@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from typing import Any
-
-from web3 import Web3
-from web3.types import RPCEndpoint
+from typing import TYPE_CHECKING, Any
 
 from kpledger.errors import ChainError, ConnectionFailed
+
+if TYPE_CHECKING:  # web3 is imported when a Web3 provider is used: HttpRpc needs none of it
+    from web3 import Web3
 
 
 class RpcError(ChainError):
@@ -42,7 +42,7 @@ class Rpc:
         """One request through web3's formatters (results normalised alike for every
         provider); node errors become :class:`RpcError` with their revert data."""
         try:
-            return self.w3.manager.request_blocking(RPCEndpoint(method), list(params))
+            return self.w3.manager.request_blocking(method, list(params))
         except (OSError, ConnectionError) as exc:
             raise ConnectionFailed(f"node unreachable ({method}): {type(exc).__name__}: {exc}") from exc
         except Exception as exc:

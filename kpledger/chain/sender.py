@@ -14,10 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coincurve import PrivateKey
-from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
 from kpledger.chain.outbox import (
@@ -44,6 +43,9 @@ from kpledger.errors import (
 )
 from kpledger.types import Receipt
 
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
 
 class Signer:
     """A signing key. Its repr and str show the address only, so the key cannot leak
@@ -56,7 +58,7 @@ class Signer:
     __slots__ = ("_address", "_key")
 
     def __init__(self, key: bytes | str | LocalAccount) -> None:
-        raw = bytes(key.key) if isinstance(key, LocalAccount) else key
+        raw = key if isinstance(key, (bytes, str)) else bytes(key.key)  # eth-account's LocalAccount
         self._key: PrivateKey = load_private_key(raw)
         self._address = address_of(self._key)
 

@@ -12,18 +12,20 @@ import json
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from kpledger.certificate import hash_hex, parse_certificate
+from kpledger.certificate import hash_hex
 from kpledger.cli import output, refs
 from kpledger.cli.errors import CLIError, UsageProblem
 from kpledger.cli.options import JsonOption, common, session
 from kpledger.errors import DocumentError
-from kpledger.ledger import Ledger
 from kpledger.types import CertificateRecord, CertificateStatus, ChainTerms, Receipt, exact_amounts
+
+if TYPE_CHECKING:  # the Ethereum stack is imported inside the commands that use a chain
+    from kpledger.ledger import Ledger
 
 app = typer.Typer(
     help="Certificates: check offline, print (pdf), anchor, validate, issue, confirm, dispute, resolve, void,"
@@ -89,6 +91,8 @@ def check(
     its field and rule.
 
     Example: `kpledger cert check shipments/*.json`"""
+    from kpledger.certificate import parse_certificate
+
     ledger = None if offline else _ledger_if_reachable()
     results: list[dict[str, Any]] = []
     for path in files:
@@ -197,6 +201,8 @@ def sample(
         origin=["MIXED"] if code == "EU" else [code],
         expires_on=(today + timedelta(days=days)).isoformat(),
     )
+    from kpledger.certificate import parse_certificate
+
     try:
         parse_certificate(document)
     except DocumentError as exc:
@@ -597,8 +603,25 @@ _RECORD_FIELDS = (
 )  # fmt: skip
 
 
+_LABELS = {
+    "origin": "exporting participant",
+    "destination": "importing participant",
+    "exporter": "exporter account",
+}
+
+
 def _print_record(summary: dict[str, Any]) -> None:
     output.result(f"[bold]{escape(str(summary['number']))}[/bold]  {summary['status']}")
     for key in _RECORD_FIELDS:
         if summary.get(key) is not None:
-            output.result(f"  {key.replace('_', ' '):<14} {escape(str(summary[key]))}")
+            label = _LABELS.get(key, key.replace("_", " "))
+            output.result(f"  {label:<22} {escape(_shown(key, summary[key]))}")
+
+
+def _shown(key: str, value: Any) -> str:
+    """Amounts as people write them: ``1,520.35 ct``, ``US$ 245,870.50``."""
+    if key == "carats":
+        return f"{value:,.2f} ct"
+    if key == "value_usd":
+        return f"US$ {value:,.2f}"
+    return str(value)

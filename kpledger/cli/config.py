@@ -21,9 +21,9 @@ from typing import Any, Final, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
+from kpledger.cli.session import ENV_PREFIX
 from kpledger.errors import ConfigurationError
 
-ENV_PREFIX: Final = "KPLEDGER_"
 DEFAULT_DATA_DIR: Final = Path(".kpledger")
 CONFIG_FILES: Final = ("config.toml", "config.json")
 DEPLOYMENT_FILE: Final = "deployment.json"

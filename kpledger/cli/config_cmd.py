@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from kpledger.cli import output
-from kpledger.cli.config import CLISettings, config_file, sources
 from kpledger.cli.errors import UsageProblem
 from kpledger.cli.options import JsonOption, common, session
 from kpledger.cli.session import DEFAULT_RPC
@@ -25,6 +24,8 @@ def show(as_json: JsonOption = False) -> None:
     """Show every setting, its value and its source (flag, env, config file, default).
 
     Example: `KPLEDGER_PORT=9000 kpledger config show`"""
+    from kpledger.cli.config import config_file, sources
+
     current = session()
     settings = current.settings
     origin = sources(settings, current.flags)
@@ -52,6 +53,8 @@ def init(
     """Write a commented config.toml template into the data directory.
 
     Example: `kpledger --data-dir ./node-bw config init`"""
+    from kpledger.cli.config import CLISettings
+
     settings = session().settings
     path = settings.data_dir / "config.toml"
     if path.exists() and not force:

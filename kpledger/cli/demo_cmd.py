@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from kpledger import demo
 from kpledger.cli import output
 from kpledger.cli.errors import UsageProblem
 from kpledger.cli.options import JsonOption, common, session
 from kpledger.cli.session import Session
-from kpledger.devkeys import dev_only_keys
-from kpledger.ledger import Ledger
+
+if TYPE_CHECKING:  # the demo and the chain stack are imported when a command runs
+    from kpledger import demo
+    from kpledger.ledger import Ledger
 
 
 def register(app: typer.Typer) -> None:
@@ -93,6 +94,9 @@ def exchange_demo(certificates: int, out: Path | None, as_json: bool) -> None:
 
 def demo_signers(current: Session) -> tuple[Ledger, list[bytes]]:
     """Governance (the configured signer, else DEV-ONLY account 0) and the DEV-ONLY keys."""
+    from kpledger import demo
+    from kpledger.devkeys import dev_only_keys
+
     ledger = current.ledger(sign=True, default_dev=demo.GOVERNANCE_ACCOUNT)
     url = current.rpc_url()
     chain_id = ledger.deployment.chain_id
@@ -108,6 +112,8 @@ def run_demo(
     ledger: Ledger, keys: list[bytes], certificates: int, out: Path, *, seed: int = 2025
 ) -> demo.DemoSummary:
     """Seed with a progress bar."""
+    from kpledger import demo
+
     output.notice(
         f"seeding the demo ledger ({certificates} certificates) — DEV-ONLY accounts, local node only"
     )

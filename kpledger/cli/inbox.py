@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
@@ -19,8 +19,10 @@ import typer
 from kpledger.cli import output
 from kpledger.cli.errors import CLIError, UsageProblem
 from kpledger.cli.options import JsonOption, common, session
-from kpledger.ledger import BatchProof
 from kpledger.types import ChainTerms
+
+if TYPE_CHECKING:  # the Ethereum stack is imported by the commands that use it
+    from kpledger.ledger import BatchProof
 
 app = typer.Typer(
     help="The exchange inbox of this participant's national node: list, show, export, confirm, dispute.",
@@ -109,6 +111,8 @@ def export(
 
 
 def _proof(data: dict[str, Any]) -> BatchProof | None:
+    from kpledger.ledger import BatchProof
+
     proof = data.get("proof")
     if proof is None:
         return None

@@ -17,16 +17,7 @@ import typer
 from kpledger.cli import output
 from kpledger.cli.errors import UsageProblem
 from kpledger.cli.options import JsonOption, common
-from kpledger.demo import ACCOUNTS_NEEDED, DEV_ROLES
-from kpledger.devkeys import dev_only_addresses
 from kpledger.errors import KeyLoadError
-from kpledger.keys import (
-    PASSWORD_ENV,
-    PRIVATE_KEY_ENV,
-    new_keystore,
-    password_from_env_or_prompt,
-    write_keystore,
-)
 
 app = typer.Typer(
     help="Signing keys: encrypted keystore files (new, import, address) and the DEV-ONLY accounts (dev).",
@@ -45,6 +36,8 @@ def new(path: KeystorePath) -> None:
     """Create a fresh random key in an encrypted keystore file.
 
     Example: `KPLEDGER_KEY_PASSWORD=… kpledger key new bw-authority.keystore.json`"""
+    from kpledger.keys import new_keystore, password_from_env_or_prompt
+
     password = password_from_env_or_prompt(confirm=True)
     address = new_keystore(path, password)
     output.success(f"new key {address} in {path} (keep the file and its password safe)")
@@ -59,6 +52,8 @@ def import_(path: KeystorePath) -> None:
     The key is read from KPLEDGER_PRIVATE_KEY or typed at a prompt (not echoed).
 
     Example: `kpledger key import exporter.keystore.json`"""
+    from kpledger.keys import PRIVATE_KEY_ENV, password_from_env_or_prompt, write_keystore
+
     raw = os.environ.get(PRIVATE_KEY_ENV) or getpass.getpass("Private key (hex): ")
     try:
         key = bytes.fromhex(raw.strip().removeprefix("0x"))
@@ -144,6 +139,10 @@ def dev(as_json: JsonOption = False) -> None:
     """List the DEV-ONLY accounts of a local node and their roles in the demo.
 
     Their keys derive from a PUBLIC mnemonic: only for a local throw-away chain."""
+    from kpledger.demo import ACCOUNTS_NEEDED, DEV_ROLES
+    from kpledger.devkeys import dev_only_addresses
+    from kpledger.keys import PASSWORD_ENV, PRIVATE_KEY_ENV
+
     addresses = dev_only_addresses(ACCOUNTS_NEEDED)
     by_index: dict[int, list[str]] = {}
     for role, index in DEV_ROLES.items():

@@ -81,7 +81,8 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     for row in rows:
         grid.add_row(*(_cell(c) for c in row))
     # A pipe or a file has no width: rich would cut the table at 80 columns.
-    target = out if out.is_terminal else Console(file=out.file, width=PIPE_WIDTH, highlight=False, soft_wrap=True)
+    wide = Console(file=out.file, width=PIPE_WIDTH, highlight=False, soft_wrap=True)
+    target = out if out.is_terminal else wide
     target.print(grid)
 
 

@@ -117,8 +117,12 @@ def show(code: Code, as_json: JsonOption = False) -> None:
     participant = ledger.participant(_code(code))
     if participant is None:
         raise CLIError(f"{_code(code)} is not a participant", hint="see `kpledger participant list`")
+    reasons = ledger.status_reasons(participant.code)
     if as_json:
-        output.json_out(_as_dict(participant))
+        shown = _as_dict(participant)
+        for change in shown["history"]:  # type: ignore[attr-defined]
+            change["reason"] = reasons.get(change["block_number"])
+        output.json_out(shown)
         return
     output.result(
         f"[bold]{participant.code}[/bold] {escape(participant.name)} — {_status(participant.status)}"
@@ -128,8 +132,11 @@ def show(code: Code, as_json: JsonOption = False) -> None:
     )
     output.table(
         "status history",
-        ("status", "block", "time"),
-        [(c.status.name, c.block_number, output.when(c.timestamp)) for c in participant.history],
+        ("status", "block", "time", "reason"),
+        [
+            (c.status.name, c.block_number, output.when(c.timestamp), reasons.get(c.block_number))
+            for c in participant.history
+        ],
     )
 
 

@@ -6,29 +6,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from kpledger.batch.holder_files import (
-    BUNDLE_FORMAT,
-    BUNDLE_SUFFIX,
-    PROOF_SUFFIX,
-    HolderFile,
-    HolderFileError,
-    read_proof,
-    split_bundle,
-)
-from kpledger.certificate import (
-    Certificate,
-    hash_document_bytes,
-    load_document,
-    parse_certificate,
-    parse_hash,
-)
+from kpledger.certificate import hash_document_bytes, load_document, parse_hash
 from kpledger.cli.errors import CLIError, UsageProblem
-from kpledger.demo import ledger_terms
 from kpledger.errors import DocumentError, KPLedgerError, MerkleError
-from kpledger.ledger import BatchProof
 from kpledger.types import ChainTerms
+
+if TYPE_CHECKING:  # kpledger.batch and kpledger.ledger bring the Ethereum stack: loaded on use
+    from kpledger.batch.holder_files import HolderFile
+    from kpledger.certificate import Certificate
+    from kpledger.ledger import BatchProof
 
 HASH_PATTERN = re.compile(r"0[xX][0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
@@ -49,6 +37,8 @@ def load_certificate(path: Path, *, validity_days: int | None = None) -> Certifi
     """A validated certificate from a JSON file; a file that is not one says so."""
     data = read_file(path)
     try:
+        from kpledger.certificate import parse_certificate
+
         return parse_certificate(data, validity_days=validity_days)
     except DocumentError as exc:
         first = exc.problems[0]
@@ -66,7 +56,7 @@ def load_certificate(path: Path, *, validity_days: int | None = None) -> Certifi
 
 def certificate_terms(path: Path) -> tuple[Certificate, ChainTerms]:
     certificate = load_certificate(path)
-    return certificate, ledger_terms(certificate)
+    return certificate, certificate.chain_terms()
 
 
 @dataclass(frozen=True)
@@ -101,18 +91,36 @@ def cert_ref(text: str, proof_file: Path | None = None) -> CertRef:
             ) from None
         if proof is None:
             stem = path.name.removesuffix(".json")
-            for sibling in (path.with_name(stem + PROOF_SUFFIX), path.with_name(stem + BUNDLE_SUFFIX)):
+            siblings = (path.with_name(stem + _suffix("PROOF")), path.with_name(stem + _suffix("BUNDLE")))
+            for sibling in siblings:
                 if sibling.is_file():
                     proof = load_proof(sibling)
                     break
         return CertRef(digest, f"{path.name} (0x{digest.hex()[:12]}…)", proof)
     if HASH_PATTERN.fullmatch(text):
         return CertRef(parse_hash(text), text[:14] + "…", proof)
+    refuse_near_hash(text)
     if text.endswith(".json"):  # a certificate number never contains a dot
         raise UsageProblem(
             f"{text}: no such file", hint="give a certificate file, its number or its document hash"
         )
     return CertRef(text, text, proof)
+
+
+_NEAR_HASH = re.compile(r"0[xX][0-9a-fA-F]{40,80}")
+
+
+def refuse_near_hash(text: str) -> None:
+    """Explain a document hash with a digit too few or too many (as the page does),
+    rather than treating it as a certificate number or a missing file."""
+    if _NEAR_HASH.fullmatch(text.strip()) and not _ADDRESS.fullmatch(text.strip()):
+        try:
+            parse_hash(text)
+        except DocumentError as exc:
+            raise UsageProblem(
+                f"{text[:10]}…: {exc.problems[0].message}",
+                hint="copy the whole hash (0x and 64 hex digits), e.g. from `kpledger hash FILE`",
+            ) from None
 
 
 #: What to say when a hash is unknown: a batched certificate is known by its proof only.
@@ -128,7 +136,7 @@ def verify_subject(path: Path, proof: BatchProof | None) -> tuple[Path | dict[st
         return bundle.document, proof or bundle.proof
     if proof is None:
         stem = path.name.removesuffix(".json")
-        for sibling in (path.with_name(stem + PROOF_SUFFIX), path.with_name(stem + BUNDLE_SUFFIX)):
+        for sibling in (path.with_name(stem + _suffix("PROOF")), path.with_name(stem + _suffix("BUNDLE"))):
             if sibling.is_file():
                 return path, load_proof(sibling)
     return path, proof
@@ -136,6 +144,8 @@ def verify_subject(path: Path, proof: BatchProof | None) -> tuple[Path | dict[st
 
 def _bundle(data: bytes, path: Path) -> HolderFile | None:
     """The bundle a file holds, or None for any other file (a certificate, a PDF)."""
+    from kpledger.batch.holder_files import BUNDLE_FORMAT, HolderFileError, split_bundle
+
     if BUNDLE_FORMAT.encode() not in data[:4096]:
         return None
     try:
@@ -153,12 +163,28 @@ def _bundle(data: bytes, path: Path) -> HolderFile | None:
 def load_proof(path: Path) -> BatchProof:
     """A proof file or bundle file as the ledger's BatchProof, checked offline
     (:func:`kpledger.batch.read_proof`, with the CLI's messages)."""
+    from kpledger.batch.holder_files import HolderFileError, read_proof
+
     read_file(path)  # the CLI's own message for a missing or unreadable file
     try:
         return read_proof(path)
     except HolderFileError as exc:
         hint = "the file was altered" if "altered" in str(exc) else "give a .proof.json or .bundle.json file"
         raise CLIError(str(exc), hint=hint) from None
+
+
+def _suffix(kind: str) -> str:
+    from kpledger.batch import holder_files
+
+    return str(getattr(holder_files, f"{kind}_SUFFIX"))
+
+
+def __getattr__(name: str) -> Any:
+    """``BUNDLE_SUFFIX`` and ``PROOF_SUFFIX`` of :mod:`kpledger.batch.holder_files`,
+    resolved on use (PEP 562) so that importing this module stays free of the chain stack."""
+    if name in ("BUNDLE_SUFFIX", "PROOF_SUFFIX"):
+        return _suffix(name.removesuffix("_SUFFIX"))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def account(text: str) -> str:
@@ -180,8 +206,6 @@ def account(text: str) -> str:
 
 
 __all__ = [
-    "BUNDLE_SUFFIX",
-    "PROOF_SUFFIX",
     "MerkleError",
     "account",
     "cert_ref",

@@ -25,16 +25,20 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from kpledger.chain.deployment import Deployment
-from kpledger.chain.sender import Signer
 from kpledger.cli import output
-from kpledger.cli.config import ENV_PREFIX, CLISettings, load_settings
 from kpledger.cli.errors import UsageProblem
-from kpledger.keys import PRIVATE_KEY_ENV, load_keystore, signer_from_env
-from kpledger.ledger import Ledger
+
+ENV_PREFIX = "KPLEDGER_"
+"""Prefix of the settings' environment variables (as :mod:`kpledger.cli.config`'s)."""
+
+if TYPE_CHECKING:  # the Ethereum stack and the settings model load when a command needs them
+    from kpledger.chain.sender import Signer
+    from kpledger.cli.config import CLISettings
+    from kpledger.ledger import Ledger
 
 DEFAULT_RPC = "http://127.0.0.1:8545"
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -64,6 +68,8 @@ class Session:
     @property
     def settings(self) -> CLISettings:
         if self._settings is None:
+            from kpledger.cli.config import load_settings
+
             self._settings = load_settings(self.flags)
         return self._settings
 
@@ -132,6 +138,8 @@ class Session:
     def ledger(self, *, sign: bool = False, default_dev: int | None = None) -> Ledger:
         """A client of the recorded deployment; ``sign`` binds the configured signer
         (or DEV-ONLY account ``default_dev`` when none is configured)."""
+        from kpledger.ledger import Ledger
+
         url = self.rpc_url(write=sign)
         deployment = self.deployment()
         ledger = Ledger.connect(url, deployment, receipt_timeout=self.settings.receipt_timeout)
@@ -148,6 +156,8 @@ class Session:
     # ------------------------------------------------------------------ the signer
 
     def signer(self, chain_id: int, url: str, *, default_dev: int | None = None) -> Signer:
+        from kpledger.keys import PRIVATE_KEY_ENV, load_keystore, signer_from_env
+
         dev_flag = self.flags.get("dev_account")
         key_flag = self.flags.get("key")
         if dev_flag is not None and key_flag is not None:
@@ -172,6 +182,7 @@ class Session:
 
     def dev_signer(self, account: str, chain_id: int, url: str) -> Signer:
         from kpledger import demo
+        from kpledger.chain.sender import Signer
         from kpledger.devkeys import dev_only_key
 
         index = demo.dev_account_index(account)

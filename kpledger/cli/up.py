@@ -20,21 +20,22 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from kpledger.chain.deployment import Deployment
 from kpledger.chain.identity import describe_expected
-from kpledger.chain.sender import Signer
 from kpledger.cli import output
-from kpledger.cli.demo_cmd import print_summary, run_demo
 from kpledger.cli.errors import CLIError, UsageProblem
 from kpledger.cli.options import common, session
 from kpledger.cli.session import Session, port_free, write_json
 from kpledger.errors import ConfigurationError
-from kpledger.ledger import Ledger
+
+if TYPE_CHECKING:  # the chain stack is imported by the commands themselves
+    from kpledger.chain.sender import Signer
+    from kpledger.ledger import Ledger
 
 DEMO_HISTORY_DAYS = 200
 """How far in the past a fresh demo chain starts."""
@@ -190,6 +191,7 @@ def _record_identity(ledger: Ledger, path: Path) -> Deployment:
 def _deployment(current: Session, url: str, node: Any) -> tuple[Ledger, bool]:
     """The recorded deployment if its contracts are on this chain, else a new one."""
     from kpledger.chain.connection import connect_rpc
+    from kpledger.ledger import Ledger
 
     settings = current.settings
     path = settings.deployment_path
@@ -217,6 +219,8 @@ def _deployment(current: Session, url: str, node: Any) -> tuple[Ledger, bool]:
 
 
 def _governance_signer(current: Session, url: str, node: Any) -> Signer:
+    from kpledger.chain.sender import Signer
+
     if node is not None and not current.flags.get("key") and not current.settings.key:
         from kpledger.keys import signer_from_env
 
@@ -238,6 +242,7 @@ def _chain_id(url: str) -> int:
 
 def _seed(current: Session, ledger: Ledger, node: Any) -> None:
     from kpledger import demo
+    from kpledger.cli.demo_cmd import print_summary, run_demo
 
     settings = current.settings
     if node is not None:
@@ -280,6 +285,8 @@ def _banner(current: Session, url: str, api: str, managed: bool, ledger: Ledger)
 
 def _serve(current: Session, ledger: Ledger, url: str) -> None:
     import uvicorn
+
+    from kpledger.ledger import Ledger
 
     class Server(uvicorn.Server):
         """uvicorn's server, except that a Ctrl-C or SIGTERM it handled is not raised
@@ -350,6 +357,7 @@ def deploy(
         kpledger deploy --rpc http://node:8545 --key deployer.keystore.json --governance 0x…"""
     from kpledger.chain.connection import connect_rpc
     from kpledger.cli.refs import account
+    from kpledger.ledger import Ledger
 
     current = session()
     settings = current.settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -21,7 +21,9 @@ from kpledger.cli.errors import (
 )
 from kpledger.cli.options import JsonOption, common, session
 from kpledger.errors import DocumentError, KPLedgerError
-from kpledger.verify import Result, Verification, verify
+
+if TYPE_CHECKING:  # kpledger.verify brings the Ethereum stack: imported by the command itself
+    from kpledger.verify import Verification
 
 
 def register(app: typer.Typer) -> None:
@@ -107,6 +109,7 @@ def verify_command(
     elif subject.endswith(".json") or "/" in subject:
         raise UsageProblem(f"{subject}: no such file", hint="give a certificate file or its 0x document hash")
     else:
+        refs.refuse_near_hash(subject)
         raise UsageProblem(
             f"{subject!r} is neither a file nor a document hash",
             hint="give the certificate file or its hash"
@@ -119,6 +122,8 @@ def verify_command(
             raise
         output.json_out({"verdict": "ERROR", "code": "CHAIN_UNAVAILABLE", "message": describe(exc)})
         raise typer.Exit(max(exit_code_for(exc), EXIT_USAGE)) from None
+    from kpledger.verify import verify
+
     try:
         result = verify(ledger, target, batch_proof=batch_proof, with_timeline=timeline)
     except DocumentError as exc:  # JSON that cannot even be hashed (e.g. a key twice)
@@ -142,27 +147,22 @@ def verify_command(
 
 
 def _exit_code(result: Verification) -> int:
-    if result.verdict is Result.VALID:
+    if result.verdict == "VALID":
         return EXIT_OK
-    if result.verdict is Result.ERROR:
+    if result.verdict == "ERROR":
         return EXIT_USAGE
     return EXIT_FAILED
 
 
+# Keyed by the verdicts' values (``Result`` is a StrEnum, so its members find them).
 _MARK = {
-    Result.VALID: "[green]✓[/green]",
-    Result.USED: "[red]✗[/red]",
-    Result.PENDING: "[yellow]…[/yellow]",
-    Result.INVALID: "[red]✗[/red]",
-    Result.ERROR: "[yellow]![/yellow]",
+    "VALID": "[green]✓[/green]",
+    "USED": "[red]✗[/red]",
+    "PENDING": "[yellow]…[/yellow]",
+    "INVALID": "[red]✗[/red]",
+    "ERROR": "[yellow]![/yellow]",
 }
-_COLOUR = {
-    Result.VALID: "green",
-    Result.USED: "red",
-    Result.PENDING: "yellow",
-    Result.INVALID: "red",
-    Result.ERROR: "yellow",
-}
+_COLOUR = {"VALID": "green", "USED": "red", "PENDING": "yellow", "INVALID": "red", "ERROR": "yellow"}
 
 
 def _print(result: Verification, with_timeline: bool) -> None:

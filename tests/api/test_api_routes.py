@@ -195,8 +195,9 @@ def test_certificate_by_number_with_spaces_and_slashes(world: World, client: Tes
     assert (record["carats_hundredths"], record["carats_text"]) == (cert.terms.carats, "1520.35")
     assert (record["value_cents"], record["value_usd_text"]) == (cert.terms.value_cents, "245870.50")
     assert [e["event"] for e in body["timeline"]] == ["CertificateIssued", "CertificateReceived"]
-    # A raw slash in the path works too.
+    # A raw slash in the path works too, and so does any case (as for participant codes).
     assert client.get("/v1/certificates/BW 2026/API-0001").json() == body
+    assert client.get("/v1/certificates/bw 2026/api-0001").json() == body
 
 
 def test_certificate_by_hash(world: World, client: TestClient) -> None:

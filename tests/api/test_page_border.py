@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from kpledger.certificate import parse_certificate, sample_document_bytes
+from kpledger.batch import run_batch
+from kpledger.certificate import parse_certificate, sample_certificate, sample_document_bytes
 from kpledger.printing import certificate_pdf, verification_link
 from tests.api.conftest import LiveServer, anchor, chain_terms
 from tests.api.test_page_e2e import Traffic, drop_file, open_page, shot, write
@@ -166,6 +167,28 @@ def test_bundle_is_hashed_here_and_sent_with_its_proof_only(live: LiveServer, pa
     assert "bundle's certificate" in page.inner_text("#document-hash")
     assert "Kalahari Rough Exports" in page.inner_text("#document-details")
     assert page.inner_text("#verdict-word")  # whatever the service answers, the page shows it
+
+
+def test_dropped_bundle_of_an_anchored_batch_verifies_valid(
+    world: World, live: LiveServer, page: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "day"
+    folder.mkdir()
+    paths = []
+    for index in range(3):
+        document = sample_certificate(number=f"BW-2026-PAGE{index:03d}{tmp_path.name[-4:].upper()}")
+        paths.append(folder / f"cert-{index}.json")
+        paths[-1].write_text(json.dumps(document, indent=2), encoding="utf-8")
+    anchored = run_batch(world.bw_auth, paths)
+    bundle_path = anchored.files[1]
+    bundle = json.loads(bundle_path.read_bytes())
+    traffic = open_page(page, live)
+    drop_file(page, bundle_path)
+    shot(page, "bundle-valid")
+    assert page.inner_text("#verdict-word") == "VALID"
+    assert bundle["document"]["number"] in page.inner_text("#anchored-terms")
+    digest = "0x" + anchored.prepared.members[1].terms.document_hash.hex()
+    assert [json.loads(body) for body in traffic.bodies()] == [{"hash": digest, "proof": bundle["proof"]}]
 
 
 def test_print_layout_keeps_the_verdict_and_drops_the_form(world: World, live: LiveServer, page: Any) -> None:

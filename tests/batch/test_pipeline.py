@@ -16,12 +16,14 @@ from kpledger.batch import (
     BatchRefused,
     HolderFileError,
     Member,
+    anchor_prepared,
     certificate_files,
     prepare_batch,
     prepare_members,
     read_holder_file,
     read_proof,
     run_batch,
+    write_holder_files,
 )
 from kpledger.certificate import document_hash, parse_certificate, sample_certificate
 from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree
@@ -172,3 +174,15 @@ def test_members_built_in_python_keep_the_batch_rules(world: World) -> None:
     assert {p.rule for p in refused.value.problems} == {"batch.duplicate_number", "batch.duplicate_document"}
     with pytest.raises(BatchRefused, match=r"batch\.empty"):
         prepare_members([])
+
+
+def test_a_file_that_appears_after_the_checks_is_left_alone(world: World, tmp_path: Path) -> None:
+    files = _write(tmp_path / "day", 3)
+    prepared = prepare_batch(files, ledger=world.bw_auth)
+    late = prepared.targets[1]
+    late.write_text("written by someone else meanwhile", encoding="utf-8")
+    anchored = anchor_prepared(world.bw_auth, prepared)
+    with pytest.raises(HolderFileError, match="left alone"):
+        write_holder_files(anchored, workers=2)
+    assert late.read_text(encoding="utf-8") == "written by someone else meanwhile"
+    assert sorted(anchored.files) == sorted(t for t in prepared.targets if t != late)

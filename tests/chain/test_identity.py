@@ -86,12 +86,18 @@ def test_a_write_aimed_at_the_other_chain_is_refused_and_writes_nothing(chains: 
 def test_a_reset_chain_with_the_same_genesis_is_refused_in_words() -> None:
     """Same genesis, but the deployment block is not the recorded one (a history
     replaced under the record, e.g. a node reset and redeployed)."""
-    good = Deployment(31337, "0x" + "11" * 20, "0x" + "22" * 20, 3, "0x" + "33" * 20, "", "0xaa", "0xbb")
+    good = Deployment(
+        chain_id=31337, registry="0x" + "11" * 20, ledger="0x" + "22" * 20, block=3,
+        deployer="0x" + "33" * 20, genesis_hash="0xaa", block_hash="0xbb",
+    )  # fmt: skip
     assert mismatch(good, ChainFacts(31337, "0xaa", "0xbb")) is None
     assert "block 3 is 0xcc" in (mismatch(good, ChainFacts(31337, "0xaa", "0xcc")) or "")
     assert "no such block" in (mismatch(good, ChainFacts(31337, "0xaa", None)) or "")
     assert "found chain 1" in (mismatch(good, ChainFacts(1, "0xaa", "0xbb")) or "")
-    assert "genesis 0xdd" in (mismatch(good, ChainFacts(31337, "0xdd", "0xbb")) or "")
+    assert "genesis 0xdd" in (mismatch(good, ChainFacts(31337, "0xdd", "0xcc")) or "")
+    # The deployment block's hash commits to its ancestry: it decides even when the node
+    # reports another block 0 (anvil restarted on a dump that lacks it).
+    assert mismatch(good, ChainFacts(31337, "0xdd", "0xbb")) is None
     older = dataclasses.replace(good, genesis_hash="", block_hash="")
     assert mismatch(older, ChainFacts(31337, "0xdd", None)) is None  # chain id alone
 

@@ -104,10 +104,9 @@ def test_demo_command_on_a_fresh_deployment(cli_node: AnvilNode, tmp_path: Path)
         cli("deploy", code=2)  # the recorded contracts exist
         data = json.loads(cli("demo", "-n", "40", "--json").stdout)
         assert data["mode"].startswith("compressed")
-        deployment = json.loads((tmp_path / "data" / "deployment.json").read_text(encoding="utf-8"))
         from kpledger.chain.deployment import Deployment
 
-        ledger = Ledger.connect(cli_node.url, Deployment(**deployment))
+        ledger = Ledger.connect(cli_node.url, Deployment.load(tmp_path / "data" / "deployment.json"))
         summary = DemoSummary(**{**data, "anomalies": []})
         assert _actual(ledger, summary) == _expected(summary)
         listed = {p["code"]: p["status"] for p in cli.json("participant", "list")}

@@ -75,3 +75,27 @@ def test_config_show_says_which_node_is_used(cli: Cli, world: CliWorld, tmp_path
     assert flagged["node"]["value"] == "http://127.0.0.1:1" and flagged["node"]["source"] == "--rpc"
     nothing = Cli(tmp_path / "d")("config", "show").stdout
     assert "node used: none for writes" in " ".join(nothing.split())
+
+
+def test_a_hash_a_digit_short_is_explained(offline: Cli) -> None:
+    short_hash = "0x" + "ab" * 31 + "c"
+    for args in (("verify", short_hash), ("cert", "show", short_hash)):
+        line = " ".join(offline(*args, code=2).stderr.split())
+        assert "has 64 hex digits, this one has 63" in line, line
+
+
+def test_participant_show_gives_the_reasons(cli: Cli) -> None:
+    cli("--dev-account", "gov", "participant", "suspend", "BE", "-r", "plenary decision 2026/3")
+    cli("--dev-account", "gov", "participant", "readmit", "BE", "-r", "review mission satisfied")
+    shown = cli.json("participant", "show", "BE")
+    reasons = [c["reason"] for c in shown["history"]]
+    assert reasons[-2:] == ["plenary decision 2026/3", "review mission satisfied"]
+    assert "review mission satisfied" in cli("participant", "show", "BE").stdout
+
+
+def test_cert_show_formats_amounts_and_names_the_exporting_participant(cli: Cli, tmp_path: Path) -> None:
+    path = write_certificate(tmp_path, carats=1520.35, value_usd=245870.5)
+    cli("--dev-account", "bw-authority", "cert", "issue", str(path), "--exporter", "bw-exporter")
+    shown = cli("cert", "show", str(path)).stdout
+    assert "exporting participant" in shown and "importing participant" in shown
+    assert "1,520.35 ct" in shown and "US$ 245,870.50" in shown

@@ -81,7 +81,9 @@ def by_number(
     ],
     source: Annotated[LedgerSource, Depends(ledger_source)],
 ) -> CertificateDetailOut:
-    """The record and every transition of the certificate with this number."""
+    """The record and every transition of the certificate with this number (any case,
+    as participant codes: numbers are upper case, so a typed `bw 2026/1` finds `BW 2026/1`)."""
+    number = number.upper()
     if not _NUMBER.fullmatch(number):
         raise ApiError(
             422,
