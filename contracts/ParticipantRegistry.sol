@@ -21,6 +21,10 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     uint256 private constant _MAX_NAME_BYTES = 200;
     uint16 private constant _MAX_VALIDITY_DAYS = 366;
 
+    uint256 private constant _CODES_0 = 0x340400f7818068d0015fb9fb0095c001e00d48015843f27deddbdefeedf5978;
+    uint256 private constant _CODES_1 = 0x9fbb3ae7fdf1510040000001538f3c400100084b25d7fffcfd4f8141f42b1d00;
+    uint256 private constant _CODES_2 = 0x001004004080010000000004002004085570410419a;
+
     mapping(bytes2 code => Participant) private _participants;
     mapping(bytes2 code => StatusChange[]) private _history;
     bytes2[] private _codes;
@@ -296,9 +300,20 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         if (validityDays == 0 || validityDays > _MAX_VALIDITY_DAYS) revert RegistryInvalidValidityPeriod(code, validityDays);
     }
 
+    /// @inheritdoc IParticipantRegistry
+    function isParticipantCode(bytes2 code) external pure returns (bool) {
+        return _isValidCode(code);
+    }
+
+    /// @dev Bit `(first - 'A') * 26 + (second - 'A')` of the 676-bit map is set for each
+    /// assigned ISO 3166-1 alpha-2 code and `EU` (generated from pycountry; the test
+    /// `test_participant_codes_are_one_rule` holds it equal to the Python rule).
     function _isValidCode(bytes2 code) private pure returns (bool) {
-        uint8 first = uint8(code[0]);
-        uint8 second = uint8(code[1]);
-        return first >= 0x41 && first <= 0x5A && second >= 0x41 && second <= 0x5A;
+        uint256 first = uint8(code[0]);
+        uint256 second = uint8(code[1]);
+        if (first < 0x41 || first > 0x5A || second < 0x41 || second > 0x5A) return false;
+        uint256 index = (first - 0x41) * 26 + (second - 0x41);
+        uint256 word = index < 256 ? _CODES_0 : (index < 512 ? _CODES_1 : _CODES_2);
+        return (word >> (index % 256)) & 1 == 1;
     }
 }

@@ -498,10 +498,10 @@ class FailedCall(ContractError):
 
 
 class RegistryInvalidParticipantCode(ContractError):
-    """The code is not two upper-case letters A-Z."""
+    """The code is neither an assigned ISO 3166-1 alpha-2 code nor `EU`."""
 
     solidity_name = "RegistryInvalidParticipantCode"
-    notice = 'The code is not two upper-case letters A-Z.'
+    notice = 'The code is neither an assigned ISO 3166-1 alpha-2 code nor `EU`.'
 
     @property
     def code(self) -> bytes:

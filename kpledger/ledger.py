@@ -573,6 +573,12 @@ class Ledger:
         (raw,) = self._read(self.registry_abi, self.deployment.registry, "statusHistory", _code(code))
         return [StatusChange(ParticipantStatus(s), b, t) for s, b, t in raw]
 
+    def is_participant_code(self, code: str) -> bool:
+        """Whether the registry would admit a participant under ``code`` (assigned ISO
+        3166-1 alpha-2 or EU; the certificate model's rule)."""
+        answer = self._read(self.registry_abi, self.deployment.registry, "isParticipantCode", _code(code))
+        return bool(answer[0])
+
     def status_reasons(self, code: str) -> dict[int, str]:
         """Why each suspension or readmission of ``code`` happened, by block. From the
         events: the registry's ``statusHistory`` view keeps no reasons."""

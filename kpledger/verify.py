@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,15 @@ from kpledger.types import (
 
 
 class Result(StrEnum):
+    """The verdict: what a customs officer may do with the certificate now.
+
+    VALID: it may accompany its shipment. USED: genuine, but its receipt was confirmed:
+    never valid for another shipment. PENDING: requested, not yet validated by the
+    exporting authority. INVALID: see the code. ERROR: the ledger could not be read."""
+
     VALID = "VALID"
+    USED = "USED"
+    PENDING = "PENDING"
     INVALID = "INVALID"
     ERROR = "ERROR"
 
@@ -52,6 +61,7 @@ class Code(StrEnum):
     TERMS_MISMATCH = "TERMS_MISMATCH"
     ISSUED = "ISSUED"
     RECEIVED = "RECEIVED"
+    USED = "USED"
     REQUESTED = "REQUESTED"
     DISPUTED = "DISPUTED"
     VOIDED = "VOIDED"
@@ -71,6 +81,24 @@ class Fragment:
     code: Code
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every fact a verdict on an anchored certificate needs, read at one block: the
+    record (its status derived at that block), the document if one was given, the
+    timeline, the origin's facts at the decisive moment and the destination's, and the
+    replacement's number when superseded. :func:`judge` decides from it alone."""
+
+    digest: bytes
+    record: CertificateRecord
+    certificate: Certificate | None
+    timeline: tuple[TimelineEntry, ...]
+    issuer: str | None
+    origin: OriginFacts
+    destination: OriginFacts | None
+    replacement_number: str | None
+    head: int
 
 
 @dataclass(frozen=True)
@@ -161,31 +189,88 @@ def verify_hash(
 def verify_many(ledger: Ledger, digests: Sequence[bytes], *, block: int | None = None) -> list[Verification]:
     """Verify many document hashes at one block with a handful of JSON-RPC batches in
     all (records, one log query for every timeline, identity reads), instead of three
-    or four round trips each. Each answer equals :func:`verify_hash`'s at that block."""
+    or four round trips each. Each answer equals :func:`verify_hash`'s at that block:
+    both gather a :class:`Snapshot` per certificate and :func:`judge` it."""
     if not digests:
         return []
     try:
         head = ledger.block_number() if block is None else block
         records = ledger.certificates(digests, block=head)
         known = list({r.document_hash: r for r in records if r is not None}.values())
-        timelines = ledger.timelines(known, block=head)
-        questions = {
-            q: None for q in (_identity_question(r, timelines[r.document_hash], head) for r in known)
-        }
-        facts = dict(zip(questions, ledger.origin_facts(list(questions), block=head), strict=True))
-        out = []
-        for digest, record in zip(digests, records, strict=True):
-            if record is None:
-                out.append(_unknown(digest, head))
-                continue
-            question = _identity_question(record, timelines[record.document_hash], head)
-            identity = _identity_from(record.origin, question[2], facts[question])
-            out.append(
-                _anchored(ledger, digest, record, None, timelines[record.document_hash], identity, head)
-            )
-        return out
+        snapshots = {s.digest: s for s in gather(ledger, known, {}, head, with_timeline=True)}
+        return [
+            _unknown(digest, head) if record is None else judge(snapshots[record.document_hash])
+            for digest, record in zip(digests, records, strict=True)
+        ]
     except ChainError as exc:
         return [_unavailable(digest, exc) for digest in digests]
+
+
+def gather(
+    ledger: Ledger,
+    records: Sequence[CertificateRecord],
+    certificates: Mapping[bytes, Certificate],
+    head: int,
+    *,
+    with_timeline: bool,
+) -> list[Snapshot]:
+    """The snapshots of anchored certificates at block ``head``: timelines in one batch
+    of log queries, replacements' records in one multicall, every participant fact
+    (origin at its decisive block, destination) in one batch."""
+    timelines = (
+        ledger.timelines(records, block=head) if with_timeline else {r.document_hash: [] for r in records}
+    )
+    superseded = [r.superseded_by for r in records if r.superseded_by is not None]
+    replacements = {
+        h: rec for h, rec in zip(superseded, ledger.certificates(superseded, block=head), strict=True)
+    }
+    questions: dict[tuple[str, int, str | None], None] = {}
+    plans = []
+    for record in records:
+        origin_q = _identity_question(record, timelines[record.document_hash], head)
+        destination_q = (record.destination, record.closed_block or head, None)
+        questions[origin_q] = None
+        questions[destination_q] = None
+        plans.append((record, origin_q, destination_q))
+    facts = dict(zip(questions, ledger.origin_facts(list(questions), block=head), strict=True))
+    out = []
+    for record, origin_q, destination_q in plans:
+        replacement = replacements.get(record.superseded_by) if record.superseded_by else None
+        replacement_number = None
+        if record.superseded_by is not None:
+            replacement_number = replacement.number if replacement else "0x" + record.superseded_by.hex()
+        out.append(
+            Snapshot(
+                digest=record.document_hash,
+                record=record,
+                certificate=certificates.get(record.document_hash),
+                timeline=tuple(timelines[record.document_hash]),
+                issuer=origin_q[2],
+                origin=facts[origin_q],
+                destination=facts[destination_q],
+                replacement_number=replacement_number,
+                head=head,
+            )
+        )
+    return out
+
+
+def judge(snapshot: Snapshot) -> Verification:
+    """The verdict on an anchored certificate, from its snapshot alone (no I/O): the
+    same facts give the same answer on every path (single, bulk, cached, API, CLI)."""
+    record = snapshot.record
+    fragments = (
+        _integrity(record, snapshot.certificate),
+        _status(snapshot),
+        _identity_from(record.origin, snapshot.issuer, snapshot.origin, finished=_finished(record)),
+    )
+    return _conclude(
+        snapshot.digest,
+        fragments,
+        _record_dict(record),
+        tuple(_entry_dict(e) for e in snapshot.timeline),
+        snapshot.head,
+    )
 
 
 # ---------------------------------------------------------------------- the checks
@@ -239,11 +324,9 @@ def _verify_on_chain(
             _identity_of_document(ledger, certificate, head),
         )
         return _conclude(digest, fragments, None, (), head)
-    timeline = ledger.timeline(digest, record=record, block=head) if with_timeline else []
-    question = _identity_question(record, timeline, head)
-    (facts,) = ledger.origin_facts([question], block=head)
-    identity = _identity_from(record.origin, question[2], facts)
-    return _anchored(ledger, digest, record, certificate, timeline, identity, head)
+    certificates = {digest: certificate} if certificate is not None else {}
+    (snapshot,) = gather(ledger, [record], certificates, head, with_timeline=with_timeline)
+    return judge(snapshot)
 
 
 def _unknown(digest: bytes, head: int) -> Verification:
@@ -260,19 +343,6 @@ def _unknown(digest: bytes, head: int) -> Verification:
         Fragment("identity", Result.INVALID, Code.NOT_CHECKED, skipped),
     )
     return _conclude(digest, fragments, None, (), head)
-
-
-def _anchored(
-    ledger: Ledger,
-    digest: bytes,
-    record: CertificateRecord,
-    certificate: Certificate | None,
-    timeline: list[TimelineEntry],
-    identity: Fragment,
-    head: int,
-) -> Verification:
-    fragments = (_integrity(record, certificate), _status(ledger, record, head), identity)
-    return _conclude(digest, fragments, _record_dict(record), tuple(_entry_dict(e) for e in timeline), head)
 
 
 def _verify_batched(
@@ -399,40 +469,95 @@ def _terms_check(
     )
 
 
-def _status(ledger: Ledger, record: CertificateRecord, head: int) -> Fragment:
-    status = record.status
-    details: dict[str, Any] = {"status": status.name}
-    if status is CertificateStatus.ISSUED:
-        return Fragment(
-            "status", Result.VALID, Code.ISSUED, f"issued; valid until {_iso(record.expires_at)}", details
-        )
-    if status is CertificateStatus.RECEIVED:
+_FINISHED = frozenset({CertificateStatus.RECEIVED, CertificateStatus.VOIDED, CertificateStatus.SUPERSEDED})
+
+
+def _finished(record: CertificateRecord) -> bool:
+    """Its life cycle is over: judged by the facts at its decisive moment, not now."""
+    return record.stored_status in _FINISHED
+
+
+def _status(snapshot: Snapshot) -> Fragment:
+    """Where the certificate stands, in the words of the border's question. The stored
+    status decides before the date: a receipt is USED forever, an open dispute reads
+    DISPUTED whatever the date; only an open certificate can be EXPIRED."""
+    record = snapshot.record
+    stored = record.stored_status
+    details: dict[str, Any] = {"status": record.status.name, "stored_status": stored.name}
+    destination = _participant_name(record.destination, snapshot.destination)
+    if stored is CertificateStatus.RECEIVED:
+        day = record.imported_on
+        details["imported_on"] = day.isoformat() if day else None
+        when = f" on {_day(day)}" if day else ""
         return Fragment(
             "status",
-            Result.VALID,
-            Code.RECEIVED,
-            f"receipt confirmed by the importing authority ({record.destination})",
+            Result.USED,
+            Code.USED,
+            f"already used for an import into {destination}{when} — not valid for another shipment",
             details,
         )
-    if status is CertificateStatus.SUPERSEDED and record.superseded_by is not None:
-        replacement = ledger.certificate(record.superseded_by, block=head)
-        number = replacement.number if replacement else "0x" + record.superseded_by.hex()
+    if stored is CertificateStatus.DISPUTED:
+        return Fragment(
+            "status",
+            Result.INVALID,
+            Code.DISPUTED,
+            f"the importing authority of {destination} recorded a discrepancy: the shipment is held"
+            " until the dispute is resolved",
+            details,
+        )
+    if stored is CertificateStatus.VOIDED:
+        return Fragment(
+            "status", Result.INVALID, Code.VOIDED, "voided by the exporting authority — not valid", details
+        )
+    if stored is CertificateStatus.SUPERSEDED:
+        number = snapshot.replacement_number or "a replacement"
         details["superseded_by"] = number
-        return Fragment("status", Result.INVALID, Code.SUPERSEDED, f"superseded by {number}", details)
-    messages = {
-        CertificateStatus.REQUESTED: (
-            Code.REQUESTED,
-            "anchored by the exporter but not yet validated by the authority",
-        ),
-        CertificateStatus.DISPUTED: (Code.DISPUTED, "the importing authority recorded a discrepancy"),
-        CertificateStatus.VOIDED: (Code.VOIDED, "voided by the exporting authority"),
-        CertificateStatus.EXPIRED: (
+        return Fragment(
+            "status",
+            Result.INVALID,
+            Code.SUPERSEDED,
+            f"replaced by certificate {number} — only the replacement is valid",
+            details,
+        )
+    if record.status is CertificateStatus.EXPIRED:
+        return Fragment(
+            "status",
+            Result.INVALID,
             Code.EXPIRED,
-            f"expired at {_iso(record.expires_at)} without confirmed receipt",
-        ),
-    }
-    code, message = messages[status]
-    return Fragment("status", Result.INVALID, code, message, details)
+            f"expired on {_day(_expiry_date(record.expires_at))} without a confirmed receipt — not valid",
+            details,
+        )
+    if stored is CertificateStatus.REQUESTED:
+        return Fragment(
+            "status",
+            Result.PENDING,
+            Code.REQUESTED,
+            "requested by the exporter, not yet validated by the exporting authority — not valid for a"
+            " shipment yet",
+            details,
+        )
+    return Fragment(
+        "status",
+        Result.VALID,
+        Code.ISSUED,
+        f"issued for a shipment to {destination}; valid until {_day(_expiry_date(record.expires_at))},"
+        " no receipt recorded yet",
+        details,
+    )
+
+
+def _participant_name(code: str, facts: OriginFacts | None) -> str:
+    participant = facts.participant if facts is not None else None
+    return participant.name if participant is not None else code
+
+
+def _expiry_date(expires_at: int) -> date:
+    return datetime.fromtimestamp(expires_at, UTC).date()
+
+
+def _day(day: date) -> str:
+    """A date as a customs officer reads it: 2 Aug 2026."""
+    return f"{day.day} {day.strftime('%b %Y')}"
 
 
 def _identity_question(
@@ -450,7 +575,11 @@ def _identity_question(
     return record.origin, record.issued_block or record.requested_block or head, issuer
 
 
-def _identity_from(origin: str, issuer: str | None, facts: OriginFacts) -> Fragment:
+def _identity_from(
+    origin: str, issuer: str | None, facts: OriginFacts, *, finished: bool = False
+) -> Fragment:
+    """The origin was active when the certificate was issued; for one still in transit
+    (not finished) it must be active now as well: a suspension after issue stops it."""
     participant = facts.participant
     if participant is None:
         return Fragment(
@@ -473,7 +602,7 @@ def _identity_from(origin: str, issuer: str | None, facts: OriginFacts) -> Fragm
             f"{participant.name} ({origin}) was {then.name.lower()} when the certificate was issued",
             details,
         )
-    if participant.status is not ParticipantStatus.ACTIVE:
+    if not finished and participant.status is not ParticipantStatus.ACTIVE:
         return Fragment(
             "identity",
             Result.INVALID,
@@ -513,17 +642,27 @@ def _conclude(
     timeline: tuple[dict[str, Any], ...],
     head: int,
 ) -> Verification:
-    if any(f.result is Result.ERROR for f in fragments):
+    results = {f.result for f in fragments}
+    if Result.ERROR in results:
         verdict = Result.ERROR
-    elif all(f.result is Result.VALID for f in fragments):
-        verdict = Result.VALID
-    else:
+    elif Result.INVALID in results:
         verdict = Result.INVALID
-    failing = next(
-        (f for f in fragments if f.result is not Result.VALID and f.code is not Code.NOT_CHECKED), None
-    )
+    elif Result.USED in results:
+        verdict = Result.USED
+    elif Result.PENDING in results:
+        verdict = Result.PENDING
+    else:
+        verdict = Result.VALID
+    failing = None
+    if verdict is not Result.VALID:
+        failing = next((f for f in fragments if f.result is verdict and f.code is not Code.NOT_CHECKED), None)
+        failing = failing or next((f for f in fragments if f.result is not Result.VALID), None)
     code = failing.code if failing else Code.VALID
-    message = failing.message if failing else "valid: anchored, in force, issued by an active participant"
+    if failing is not None:
+        message = failing.message
+    else:
+        status = next((f for f in fragments if f.name == "status"), None)
+        message = f"valid: {status.message}" if status is not None else "valid"
     return Verification(hash_hex(digest), verdict, code, message, fragments, certificate, timeline, head)
 
 

@@ -14,4 +14,4 @@ def test_readme_python_examples_run() -> None:
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
-    assert namespace["result"].valid  # type: ignore[attr-defined]
+    assert namespace["result"].verdict == "USED"  # type: ignore[attr-defined]

@@ -64,7 +64,7 @@ def test_bulk_verification_equals_one_by_one(
     assert bulk == single
     assert [v.code for v in bulk] == [
         Code.VALID,
-        Code.VALID,
+        Code.USED,
         Code.VOIDED,
         Code.SUPERSEDED,
         Code.VALID,

@@ -56,7 +56,7 @@ interface IParticipantRegistry {
 
     // ------------------------------------------------------------------ errors
 
-    /// @notice The code is not two upper-case letters A-Z.
+    /// @notice The code is neither an assigned ISO 3166-1 alpha-2 code nor `EU`.
     error RegistryInvalidParticipantCode(bytes2 code);
     /// @notice The participant was admitted before.
     error RegistryParticipantAlreadyAdmitted(bytes2 code);
@@ -120,6 +120,11 @@ interface IParticipantRegistry {
 
     /// @notice Role id of a participant's authorities.
     function authorityRole(bytes2 code) external pure returns (bytes32);
+
+    /// @notice Whether `code` may name a participant: an assigned ISO 3166-1 alpha-2 code
+    /// (the 249 of ISO 3166-1, as pycountry lists them) or `EU`. The same rule as the
+    /// certificate model's `PARTICIPANT_CODES`.
+    function isParticipantCode(bytes2 code) external pure returns (bool);
 
     /// @notice Role id of a participant's licensed exporters.
     function exporterRole(bytes2 code) external pure returns (bytes32);

@@ -197,7 +197,8 @@ def sample(
         exporting_participant=code,
         importing_participant=destination,
         number=number or f"{code}-{today:%Y}-S{secrets.randbelow(10**6):06d}",
-        origin=[code],
+        # EU is a participant, not a country of origin: its exports are mixed re-exports.
+        origin=["MIXED"] if code == "EU" else [code],
         expires_on=(today + timedelta(days=days)).isoformat(),
     )
     from kpledger.certificate import parse_certificate

@@ -81,8 +81,9 @@ def verify_command(
 ) -> None:
     """Can I trust this certificate? A human-readable verdict, or --json for machines.
 
-    Exit code: 0 valid, 1 not valid, 2 usage or connection error (several files: the
-    worst of them). With several files, --json prints one JSON object per line.
+    Exit code: 0 VALID (may accompany its shipment); 1 USED, PENDING or INVALID (must
+    not); 2 usage error or the ledger could not be read (docs/verification.md); several
+    files: the worst of them. With several files, --json prints one JSON object per line.
 
     Examples:
 
@@ -154,8 +155,14 @@ def _exit_code(result: Verification) -> int:
 
 
 # Keyed by the verdicts' values (``Result`` is a StrEnum, so its members find them).
-_MARK = {"VALID": "[green]✓[/green]", "INVALID": "[red]✗[/red]", "ERROR": "[yellow]![/yellow]"}
-_COLOUR = {"VALID": "green", "INVALID": "red", "ERROR": "yellow"}
+_MARK = {
+    "VALID": "[green]✓[/green]",
+    "USED": "[red]✗[/red]",
+    "PENDING": "[yellow]…[/yellow]",
+    "INVALID": "[red]✗[/red]",
+    "ERROR": "[yellow]![/yellow]",
+}
+_COLOUR = {"VALID": "green", "USED": "red", "PENDING": "yellow", "INVALID": "red", "ERROR": "yellow"}
 
 
 def _print(result: Verification, with_timeline: bool) -> None:

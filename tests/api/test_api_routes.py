@@ -133,8 +133,11 @@ def test_verify_received_certificate_has_its_whole_timeline(world: World, client
     cert = anchor(world)
     world.ae_auth.confirm_receipt(cert.terms.document_hash)
     body = client.post("/v1/verify", json={"hash": cert.hash}).json()
-    assert body["verdict"] == "VALID"
+    assert body["verdict"] == "USED" and body["code"] == "USED"  # never VALID again
+    assert body["message"].startswith("already used for an import into ")
+    assert "not valid for another shipment" in body["message"]
     assert body["certificate"]["status"] == "RECEIVED"
+    assert body["certificate"]["imported_on"] == world.gov.chain_today().isoformat()
     assert [e["event"] for e in body["timeline"]] == ["CertificateIssued", "CertificateReceived"]
     assert body["timeline"][1]["actor"] == world.ae_auth.address
     assert all(re.fullmatch(r"0x[0-9a-f]{64}", e["tx_hash"]) for e in body["timeline"])

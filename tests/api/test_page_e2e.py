@@ -75,7 +75,6 @@ def assert_only_the_hash_left(traffic: Traffic, server: LiveServer, cert_data: b
 
 def test_valid_certificate(world: World, live: LiveServer, page: Any, tmp_path: Path) -> None:
     cert = anchor(world)
-    world.ae_auth.confirm_receipt(cert.terms.document_hash)
     traffic = open_page(page, live)
     drop_file(page, write(tmp_path, "certificate.json", cert.data))
     shot(page, "valid")
@@ -87,7 +86,7 @@ def test_valid_certificate(world: World, live: LiveServer, page: Any, tmp_path: 
     )
     assert page.inner_text("#route-origin") == "Botswana (BW)"
     assert page.inner_text("#route-destination") == "United Arab Emirates (AE)"
-    assert page.inner_text("#status-badge") == "Received"
+    assert page.inner_text("#status-badge") == "Issued"
     assert cert.hash in page.inner_text("#document-hash")
     assert "computed here from the JSON certificate" in page.inner_text("#document-hash")
 
@@ -96,16 +95,30 @@ def test_valid_certificate(world: World, live: LiveServer, page: Any, tmp_path: 
     assert all("VALID" in (checks.nth(i).get_attribute("class") or "") for i in range(3))
 
     entries = page.locator("#timeline li")
-    assert entries.count() == 2
-    first, second = entries.nth(0).inner_text(), entries.nth(1).inner_text()
+    assert entries.count() == 1
+    first = entries.nth(0).inner_text()
     issued_block = world.gov.certificate(cert.terms.document_hash).issued_block  # type: ignore[union-attr]
     assert "Issued by the exporting authority" in first and f"block {issued_block}" in first
     assert "UTC" in first and world.bw_auth.address[:10] in first and "tx 0x" in first
-    assert "Receipt confirmed by the importing authority" in second
 
     # Focus moves to the verdict, so a screen reader announces it.
     assert page.evaluate("document.activeElement.id") == "verdict"
     assert_only_the_hash_left(traffic, live, cert.data)
+
+
+def test_used_certificate(world: World, live: LiveServer, page: Any, tmp_path: Path) -> None:
+    """Once its receipt is confirmed a certificate is never VALID again (issue 13)."""
+    cert = anchor(world)
+    world.ae_auth.confirm_receipt(cert.terms.document_hash)
+    open_page(page, live)
+    drop_file(page, write(tmp_path, "certificate.json", cert.data))
+    shot(page, "used")
+    assert page.inner_text("#verdict-word") == "ALREADY USED"
+    reason = page.inner_text("#verdict-reason")
+    assert "Already used for an import into United Arab Emirates" in reason
+    assert "not valid for another shipment" in reason
+    assert page.inner_text("#status-badge") == "Received"
+    assert page.locator("#timeline li").count() == 2
 
 
 def test_tampered_certificate(world: World, live: LiveServer, page: Any, tmp_path: Path) -> None:

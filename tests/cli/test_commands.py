@@ -100,11 +100,11 @@ def test_anchor_validate_confirm_verify(cli: Cli, tmp_path: Path) -> None:
     confirmed = cli("--dev-account", "ae-authority", "cert", "confirm", str(path))
     assert "RECEIVED" in confirmed.stdout
 
-    verdict = cli("verify", str(path))
-    assert "VALID" in verdict.stdout and "Received" in verdict.stdout
+    verdict = cli("verify", str(path), code=1)  # used: never valid for another shipment
+    assert verdict.stdout.startswith("✗ USED") and "Received" in verdict.stdout
     digest = hash_hex(hash_document_bytes(path.read_bytes())[0])
-    data = cli.json("verify", digest)
-    assert data["verdict"] == "VALID"
+    data = cli.json("verify", digest, code=1)
+    assert data["verdict"] == "USED"
     assert [e["event"] for e in data["timeline"]] == ["CertificateRequested", "CertificateValidated",
                                                      "CertificateReceived"]  # fmt: skip
     shown = cli.json("cert", "show", digest)

@@ -310,3 +310,16 @@ def test_cert_sample_is_valid_and_fresh(offline: Cli, tmp_path: Path) -> None:
     path.write_text(json.dumps(first), encoding="utf-8")
     offline("cert", "check", str(path))
     assert "participants.distinct" in offline("cert", "sample", "--from", "BW", "--to", "BW", code=2).stderr
+
+
+def test_cert_sample_from_the_eu_and_codes_outside_the_rule(offline: Cli, tmp_path: Path) -> None:
+    """EU is a participant (ISO 3166-1 alpha-2 plus EU, one rule everywhere); its sample
+    declares mixed origin. A code that is not assigned (XX, UK) is refused by name."""
+    eu = json.loads(offline("cert", "sample", "--from", "EU", "--to", "AE").stdout)
+    assert eu["exporting_participant"] == "EU" and eu["origin"] == ["MIXED"]
+    path = tmp_path / "eu.json"
+    path.write_text(json.dumps(eu), encoding="utf-8")
+    offline("cert", "check", str(path))
+    for code in ("XX", "UK"):
+        refused = offline("cert", "sample", "--from", code, code=2).stderr
+        assert "exporting_participant" in refused and "ISO 3166-1 alpha-2" in refused

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from kpledger import contract_errors as ce
+from kpledger.certificate.model import PARTICIPANT_CODES
 from kpledger.errors import ContractError
 from kpledger.merkle import CERTIFICATE_LEAF, leaf_hash, process_proof
 from kpledger.types import (
@@ -183,8 +184,7 @@ def _raw(code: str) -> bytes:
 
 
 def _valid_code(code: str) -> bool:
-    raw = _raw(code)
-    return len(raw) == 2 and all(0x41 <= b <= 0x5A for b in raw)
+    return code in PARTICIPANT_CODES
 
 
 def _same(a: str | None, b: str | None) -> bool:

@@ -5,6 +5,7 @@ authority key rotation."""
 from __future__ import annotations
 
 import contextlib
+import string
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -256,18 +257,18 @@ def test_status_history_and_status_at_every_block_of_a_venezuela_like_history(wo
         return gov.set_validity_period("BW", 60).block_number
 
     before = gov.block_number()
-    admitted = gov.admit_participant("ZV", "Venezuela-like", 60).block_number
+    admitted = gov.admit_participant("GY", "Guyana", 60).block_number
     filler()
-    suspended = gov.suspend_participant("ZV", "self-suspension 2008").block_number
+    suspended = gov.suspend_participant("GY", "self-suspension 2008").block_number
     filler()
     filler()
-    readmitted = gov.readmit_participant("ZV", "readmitted 2016").block_number
+    readmitted = gov.readmit_participant("GY", "readmitted 2016").block_number
     filler()
-    resuspended = gov.suspend_participant("ZV", "again").block_number
+    resuspended = gov.suspend_participant("GY", "again").block_number
     after = filler()
     assert before < admitted < suspended < readmitted < resuspended < after
 
-    history = gov.status_history("ZV")
+    history = gov.status_history("GY")
     assert history == [
         StatusChange(ACTIVE, admitted, gov.block_time(admitted)),
         StatusChange(SUSPENDED, suspended, gov.block_time(suspended)),
@@ -293,7 +294,7 @@ def test_status_history_and_status_at_every_block_of_a_venezuela_like_history(wo
         after + 1_000_000: SUSPENDED,
         2**256 - 1: SUSPENDED,
     }
-    assert {block: gov.status_at("ZV", block) for block in expected} == expected
+    assert {block: gov.status_at("GY", block) for block in expected} == expected
     # Other participants' histories are untouched by ZV's changes.
     assert [c.status for c in gov.status_history("BW")] == [ACTIVE]
 
@@ -621,3 +622,22 @@ def test_authority_key_rotation(world: World) -> None:
         ("CertificateRequested", world.bw_exporter.address),
         ("CertificateValidated", new.address),
     ]
+
+
+def test_participant_codes_are_one_rule(world: Any) -> None:
+    """Registry and certificate model accept exactly the same codes: the assigned ISO
+    3166-1 alpha-2 codes and EU; any other pair of capitals (XX, QQ, UK) is refused."""
+    from itertools import product
+
+    from kpledger.certificate.model import PARTICIPANT_CODES
+
+    registry = world.gov
+    accepted = {
+        a + b
+        for a, b in product(string.ascii_uppercase, repeat=2)
+        if registry.is_participant_code(a + b)
+    }
+    assert accepted == set(PARTICIPANT_CODES)
+    assert {"EU", "BW", "CF", "AE"} <= accepted and not {"XX", "QQ", "UK", "ZV"} & accepted
+    with pytest.raises(RegistryInvalidParticipantCode):
+        registry.admit_participant("XX", "Nowhere", 60)

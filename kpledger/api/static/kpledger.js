@@ -424,7 +424,9 @@
   var participantNames = null;
 
   // Words for the verdicts the page knows; any other verdict the API sends shows as it is.
-  var VERDICT_WORDS = { VALID: "VALID", INVALID: "NOT VALID", ERROR: "CANNOT CHECK NOW" };
+  var VERDICT_WORDS = {
+    VALID: "VALID", USED: "ALREADY USED", PENDING: "NOT YET VALID", INVALID: "NOT VALID", ERROR: "CANNOT CHECK NOW"
+  };
   function verdictKind(verdict) {
     return verdict === "VALID" ? "valid" : verdict === "ERROR" ? "error" : "invalid";
   }
