@@ -25,7 +25,7 @@ const compiler = {
   path: require.resolve("solc/soljson.js"),
   settings: {
     optimizer: { enabled: true, runs: 200 },
-    evmVersion: "cancun",
+    evmVersion: "london",
     metadata: { bytecodeHash: "ipfs" },
   },
 };

@@ -39,7 +39,7 @@ contract ExchangeDirectory is IExchangeDirectory {
 
         ExchangeKey[] storage keys = _keys[code];
         uint256 count = keys.length;
-        bytes32 previous;
+        bytes32 previous = bytes32(0);
         if (count > 0 && keys[count - 1].validTo == 0) {
             keys[count - 1].validTo = uint40(block.number);
             previous = keys[count - 1].keyId;

@@ -23,7 +23,7 @@ SOLC_VERSION = "0.8.37"
 CONTRACTS = ("ParticipantRegistry", "CertificateLedger", "ExchangeDirectory")
 SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
-    "evmVersion": "cancun",
+    "evmVersion": "london",
     "metadata": {"bytecodeHash": "ipfs"},
     "outputSelection": {
         "*": {
