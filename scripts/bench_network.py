@@ -5,12 +5,10 @@ Usage: python scripts/bench_network.py [--quick] [--write-docs]
 What each figure includes: a *single* write is sign + eth_sendRawTransaction + polling until
 its receipt (the Transactor's ``send``), one after another; a *batch* is ``submit_many`` of
 N writes in one JSON-RPC batch + ``wait_many`` for every receipt. The writes are 30 000-gas
-tagged transactions signed by kpledger's Transactor: the network's EVM is London (geth's
-Clique refuses Shanghai), where kpledger's Cancun-compiled contracts cannot be deployed, so
-this measures the chain's write path (transport, pool, sealing, receipts) rather than the
-contracts' gas. anvil runs with a 1 s block time (like the network's period) as the
-baseline. *Final* is the time from submission until
-the write's block is ``DEPTH`` blocks deep (Clique: ⌊n/2⌋+1 = 3 for 4 validators).
+tagged transactions signed by kpledger's Transactor, so this measures the chain's write
+path (transport, pool, sealing, receipts) rather than the contracts' gas. anvil runs with
+a 1 s block time (like the network's period) as the baseline. *Final* is the time from
+submission until the write's block is ``DEPTH`` blocks deep (Clique: ⌊n/2⌋+1 = 3 for 4 validators).
 """
 
 from __future__ import annotations

@@ -87,9 +87,8 @@ def _deploy(network: Any, data_dir: Path) -> None:
         ledger = Ledger.deploy(",".join(network.urls), deployer_key(data_dir))
     except ChainError as exc:
         raise ConfigurationError(
-            f"the contracts cannot be deployed on this Clique network: {exc}. geth 1.13's Clique runs"
-            " London's EVM (it refuses Shanghai), and kpledger's contracts are compiled for Cancun"
-            " (PUSH0, MCOPY); see docs/consortium.md, 'EVM level'. The network itself keeps running."
+            f"the contracts could not be deployed on this Clique network: {exc}."
+            " The network itself keeps running."
         ) from exc
     ledger.deployment.save(deployment_path)
     output.notice(f"deployed: registry {ledger.deployment.registry}, ledger {ledger.deployment.ledger}"

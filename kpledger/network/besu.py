@@ -9,8 +9,8 @@ so the output is checked by decoding it back (:func:`qbft_validators`), not by a
 Decisions (pure functions; :func:`write_besu_config` does the file I/O):
 
 - ``zeroBaseFee: true`` in the genesis and ``min-gas-price=0`` per node: gas is free.
-- Shanghai and Cancun from genesis: Besu's QBFT supports them, and the contracts are
-  compiled for Cancun (unlike geth 1.13's Clique, which stops at London).
+- Shanghai and Cancun from genesis: Besu's QBFT supports them; the contracts are compiled
+  for London, which every later fork runs, so the same bytecode runs here and on Clique.
 - Immediate finality: a QBFT block is final once sealed (2f+1 commit seals), so the
   confirmation depth on Besu is 0; on Clique it is not (see docs/consortium.md).
 """

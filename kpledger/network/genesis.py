@@ -3,7 +3,8 @@
 Why these values:
 
 - Forks up to London, none after: geth 1.13's Clique refuses Shanghai and Cancun
-  ("clique does not support shanghai fork"), so the EVM is London's (no ``PUSH0``).
+  ("clique does not support shanghai fork"), so the EVM is London's (no ``PUSH0``);
+  kpledger's contracts are compiled for London, so they deploy and run here unchanged.
 - ``baseFeePerGas`` 0: with free gas the base fee starts at 0 and only moves up (by at
   least 1 wei a block) while blocks are more than half full, which a 1e9 gas limit keeps
   far away; the client re-reads fees when a node refuses them (``FeePolicy``).

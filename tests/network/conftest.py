@@ -12,6 +12,7 @@ import pytest
 from kpledger.chain.failover import FailoverRpc
 from kpledger.chain.revert import RevertDecoder
 from kpledger.chain.sender import Call, Signer, Transactor
+from kpledger.ledger import Ledger
 from kpledger.network.cluster import CliqueNetwork
 
 pytestmark = pytest.mark.network
@@ -64,3 +65,16 @@ def tags_on_chain(network: CliqueNetwork, node: int, sender: str, prefix: bytes)
             if tx["from"].lower() == sender.lower() and data.startswith(prefix):
                 found.append(data)
     return found
+
+
+def kimberley_process(url: str) -> tuple[Ledger, Ledger, Ledger]:
+    """kpledger deployed through ``url`` (one URL or several, comma-separated) with BW and AE
+    admitted and their authorities appointed: (BW's authority, AE's authority, a BW exporter)."""
+    kp = Ledger.deploy(url, secrets.token_bytes(32))
+    botswana, uae, exporter = (kp.as_signer(secrets.token_bytes(32)) for _ in range(3))
+    kp.admit_participant("BW", "Botswana", validity_days=60)
+    kp.admit_participant("AE", "United Arab Emirates", validity_days=60)
+    kp.appoint_authority("BW", botswana.address)
+    kp.appoint_authority("AE", uae.address)
+    botswana.license_exporter("BW", exporter.address)
+    return botswana, uae, exporter
