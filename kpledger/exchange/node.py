@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from kpledger.chain.sender import Signer
 from kpledger.errors import KPLedgerError
 from kpledger.exchange import eip712, receipt
 from kpledger.exchange.acceptance import Acceptor
@@ -76,7 +77,7 @@ class ExchangeNode:
         self,
         ledger: Ledger,
         participant: str,
-        authority_key: bytes | str,
+        authority_key: bytes | str | Signer,
         keyring: Keyring,
         store: ExchangeStore,
         config: NodeConfig | None = None,

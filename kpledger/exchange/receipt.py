@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from eth_utils.address import to_checksum_address
 
+from kpledger.chain.sender import Signer
 from kpledger.exchange import eip712
 from kpledger.ledger import Ledger
 
@@ -41,7 +42,7 @@ def make(
     detail: str,
     chain_id: int,
     ledger: str,
-    signing_key: bytes | str,
+    signing_key: bytes | str | Signer,
     signer: str,
 ) -> dict[str, Any]:
     receipt: dict[str, Any] = {
