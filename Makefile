@@ -40,9 +40,12 @@ slither: setup
 		--solc-remaps "@openzeppelin/=node_modules/@openzeppelin/" --exclude-dependencies --fail-medium
 
 # Debian's Chromium for the page's end-to-end tests (never `playwright install`: it
-# downloads a browser, which this network does not allow).
+# downloads a browser, which this network does not allow), and the printed certificate's
+# test tools: zbarimg (zbar-tools) decodes its QR code, pdftoppm/pdftotext (poppler-utils)
+# render and read it.
 chromium:
-	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	test -x /usr/bin/chromium -a -x /usr/bin/zbarimg -a -x /usr/bin/pdftoppm || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium zbar-tools poppler-utils; }
 
 test: setup chromium lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -18,7 +18,10 @@ contract CertificateLedger is ICertificateLedger, Multicall {
     /// @dev Packed into three slots, so that a direct issue writes four fresh slots with
     /// the number index. The document hash is the mapping key, the number is stored
     /// without its two-letter prefix (which is `origin`), and the accounts that acted
-    /// and the time of each block are in the events and block headers.
+    /// and the time of each block are in the events and block headers. Block numbers fit
+    /// 32 bits (136 years of one-second blocks); days are counted from 1970-01-01 and fit
+    /// 16 bits until 2149. `issuedDay` is kept because an import date is checked against
+    /// it and a contract cannot read an old block's time.
     struct Record {
         bytes32 numberSuffix;
         address exporter;
@@ -29,10 +32,12 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         uint16 parcels;
         uint40 valueCents;
         uint40 expiresAt;
-        uint40 requestedBlock;
-        uint40 issuedBlock;
-        uint40 respondedBlock;
-        uint40 closedBlock;
+        uint32 requestedBlock;
+        uint32 issuedBlock;
+        uint32 respondedBlock;
+        uint32 closedBlock;
+        uint16 issuedDay;
+        uint16 importedDay;
     }
 
     IParticipantRegistry private immutable _registry;
@@ -56,7 +61,7 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         _checkDistinct(cert);
         uint16 validityDays = _registry.requireExporter(cert.origin, cert.destination, msg.sender);
         _checkExpiry(cert.expiresAt, block.timestamp, validityDays);
-        _store(cert, CertificateStatus.Requested, msg.sender, 0);
+        _store(cert, CertificateStatus.Requested, msg.sender, 0, 0);
         emit CertificateRequested(
             cert.documentHash,
             cert.origin,
@@ -82,7 +87,8 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         _expectStatus(documentHash, record, CertificateStatus.Requested);
         if (block.timestamp > record.expiresAt) revert CertificateExpired(documentHash, record.expiresAt);
         record.status = CertificateStatus.Issued;
-        record.issuedBlock = uint40(block.number);
+        record.issuedBlock = uint32(block.number);
+        record.issuedDay = uint16(block.timestamp / 1 days);
         emit CertificateValidated(documentHash, msg.sender);
     }
 
@@ -103,7 +109,7 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         ) revert CertificateInvalidTransition(documentHash, status);
         _checkReason(reason, false);
         record.status = CertificateStatus.Voided;
-        record.closedBlock = uint40(block.number);
+        record.closedBlock = uint32(block.number);
         emit CertificateVoided(documentHash, msg.sender, reason);
     }
 
@@ -118,7 +124,7 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         _checkReason(reason, false);
         address exporter = record.exporter;
         record.status = CertificateStatus.Superseded;
-        record.closedBlock = uint40(block.number);
+        record.closedBlock = uint32(block.number);
         _issueDirect(replacement, exporter);
         _supersededBy[documentHash] = replacement.documentHash;
         _supersedes[replacement.documentHash] = documentHash;
@@ -134,7 +140,7 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         _batches[root] = Batch({
             origin: origin,
             issuer: msg.sender,
-            anchoredBlock: uint40(block.number),
+            anchoredBlock: uint32(block.number),
             anchoredAt: uint40(block.timestamp),
             validityDays: validityDays
         });
@@ -144,13 +150,15 @@ contract CertificateLedger is ICertificateLedger, Multicall {
     // ------------------------------------------------------------------ importing authority
 
     /// @inheritdoc ICertificateLedger
-    function confirmReceipt(bytes32 documentHash) external {
+    function confirmReceipt(bytes32 documentHash, uint32 importedOn) external {
         Record storage record = _existing(documentHash);
         _registry.requireAuthority(record.destination, msg.sender);
         _expectStatus(documentHash, record, CertificateStatus.Issued);
+        _checkImportDate(documentHash, record, importedOn);
         record.status = CertificateStatus.Received;
-        record.closedBlock = uint40(block.number);
-        emit CertificateReceived(documentHash, msg.sender);
+        record.closedBlock = uint32(block.number);
+        record.importedDay = uint16(importedOn);
+        emit CertificateReceived(documentHash, msg.sender, importedOn);
     }
 
     /// @inheritdoc ICertificateLedger
@@ -160,19 +168,21 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         _expectStatus(documentHash, record, CertificateStatus.Issued);
         _checkReason(reason, false);
         record.status = CertificateStatus.Disputed;
-        record.respondedBlock = uint40(block.number);
+        record.respondedBlock = uint32(block.number);
         emit CertificateDisputed(documentHash, msg.sender, reason);
     }
 
     /// @inheritdoc ICertificateLedger
-    function resolveDispute(bytes32 documentHash, string calldata note) external {
+    function resolveDispute(bytes32 documentHash, uint32 importedOn, string calldata note) external {
         Record storage record = _existing(documentHash);
         _registry.requireAuthority(record.destination, msg.sender);
         _expectStatus(documentHash, record, CertificateStatus.Disputed);
+        _checkImportDate(documentHash, record, importedOn);
         _checkReason(note, true);
         record.status = CertificateStatus.Received;
-        record.closedBlock = uint40(block.number);
-        emit DisputeResolved(documentHash, msg.sender, note);
+        record.closedBlock = uint32(block.number);
+        record.importedDay = uint16(importedOn);
+        emit DisputeResolved(documentHash, msg.sender, importedOn, note);
     }
 
     // ------------------------------------------------------------------ anyone
@@ -186,7 +196,7 @@ contract CertificateLedger is ICertificateLedger, Multicall {
             revert BatchDestinationNotActive(root, cert.destination);
         }
         _checkExpiry(cert.expiresAt, anchored.anchoredAt, anchored.validityDays);
-        _store(cert, CertificateStatus.Issued, address(0), anchored.anchoredBlock);
+        _store(cert, CertificateStatus.Issued, address(0), anchored.anchoredBlock, anchored.anchoredAt);
         _batchOf[cert.documentHash] = root;
         _emitIssued(cert, address(0), anchored.issuer, root);
     }
@@ -220,7 +230,9 @@ contract CertificateLedger is ICertificateLedger, Multicall {
             closedBlock: record.closedBlock,
             supersedes: _supersedes[documentHash],
             supersededBy: _supersededBy[documentHash],
-            batchRoot: _batchOf[documentHash]
+            batchRoot: _batchOf[documentHash],
+            issuedOn: record.issuedDay,
+            importedOn: record.importedDay
         });
     }
 
@@ -276,15 +288,20 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         _checkDistinct(cert);
         uint16 validityDays = _registry.requireIssuer(cert.origin, cert.destination, msg.sender);
         _checkExpiry(cert.expiresAt, block.timestamp, validityDays);
-        _store(cert, CertificateStatus.Issued, exporter, block.number);
+        _store(cert, CertificateStatus.Issued, exporter, block.number, block.timestamp);
         _emitIssued(cert, exporter, msg.sender, bytes32(0));
     }
 
     /// @dev Checks the number, quantities and both uniqueness rules, then writes the
     /// record in one struct assignment (each slot stored once) and the number index.
-    function _store(CertificateInput calldata cert, CertificateStatus status, address exporter, uint256 issuedBlock)
-        private
-    {
+    /// `issuedAt` is the time the certificate counts as issued (0 while only requested).
+    function _store(
+        CertificateInput calldata cert,
+        CertificateStatus status,
+        address exporter,
+        uint256 issuedBlock,
+        uint256 issuedAt
+    ) private {
         bytes32 documentHash = cert.documentHash;
         if (documentHash == bytes32(0)) revert CertificateZeroHash();
         bytes calldata number = bytes(cert.number);
@@ -312,10 +329,12 @@ contract CertificateLedger is ICertificateLedger, Multicall {
             parcels: uint16(cert.parcels),
             valueCents: uint40(cert.valueCents),
             expiresAt: uint40(cert.expiresAt),
-            requestedBlock: status == CertificateStatus.Requested ? uint40(block.number) : 0,
-            issuedBlock: uint40(issuedBlock),
+            requestedBlock: status == CertificateStatus.Requested ? uint32(block.number) : 0,
+            issuedBlock: uint32(issuedBlock),
             respondedBlock: 0,
-            closedBlock: 0
+            closedBlock: 0,
+            issuedDay: uint16(issuedAt / 1 days),
+            importedDay: 0
         });
     }
 
@@ -368,6 +387,19 @@ contract CertificateLedger is ICertificateLedger, Multicall {
         if (expiresAt <= from) revert CertificateExpiryInPast(expiresAt, from);
         uint256 latest = from + (uint256(validityDays) + 1) * 1 days;
         if (expiresAt > latest) revert CertificateValidityTooLong(expiresAt, latest);
+    }
+
+    /// @dev The day the shipment was imported, as the importing authority enters it: not
+    /// before the day of issue, not after the day of expiry (a shipment that arrived too
+    /// late is a discrepancy, not a receipt) and not after today.
+    function _checkImportDate(bytes32 documentHash, Record storage record, uint32 importedOn) private view {
+        uint256 today = block.timestamp / 1 days;
+        uint256 expiryDay = uint256(record.expiresAt) / 1 days;
+        if (importedOn > today) revert CertificateImportDateInFuture(documentHash, importedOn, today);
+        if (importedOn < record.issuedDay) {
+            revert CertificateImportDateBeforeIssue(documentHash, importedOn, record.issuedDay);
+        }
+        if (importedOn > expiryDay) revert CertificateImportDateAfterExpiry(documentHash, importedOn, expiryDay);
     }
 
     function _checkReason(string calldata reason, bool mayBeEmpty) private pure {

@@ -195,6 +195,72 @@ class CertificateHashAlreadyUsed(ContractError):
         return value
 
 
+class CertificateImportDateAfterExpiry(ContractError):
+    """The shipment was imported after the certificate's expiry day: it cannot be confirmed; the importing authority records a discrepancy instead."""
+
+    solidity_name = "CertificateImportDateAfterExpiry"
+    notice = "The shipment was imported after the certificate's expiry day: it cannot be confirmed; the importing authority records a discrepancy instead."
+
+    @property
+    def document_hash(self) -> bytes:
+        value: bytes = self.args_['documentHash']
+        return value
+
+    @property
+    def imported_on(self) -> int:
+        value: int = self.args_['importedOn']
+        return value
+
+    @property
+    def expiry_day(self) -> int:
+        value: int = self.args_['expiryDay']
+        return value
+
+
+class CertificateImportDateBeforeIssue(ContractError):
+    """The import date entered is before the day the certificate was issued."""
+
+    solidity_name = "CertificateImportDateBeforeIssue"
+    notice = 'The import date entered is before the day the certificate was issued.'
+
+    @property
+    def document_hash(self) -> bytes:
+        value: bytes = self.args_['documentHash']
+        return value
+
+    @property
+    def imported_on(self) -> int:
+        value: int = self.args_['importedOn']
+        return value
+
+    @property
+    def issued_on(self) -> int:
+        value: int = self.args_['issuedOn']
+        return value
+
+
+class CertificateImportDateInFuture(ContractError):
+    """The import date entered is after today (days since 1970-01-01, UTC)."""
+
+    solidity_name = "CertificateImportDateInFuture"
+    notice = 'The import date entered is after today (days since 1970-01-01, UTC).'
+
+    @property
+    def document_hash(self) -> bytes:
+        value: bytes = self.args_['documentHash']
+        return value
+
+    @property
+    def imported_on(self) -> int:
+        value: int = self.args_['importedOn']
+        return value
+
+    @property
+    def today(self) -> int:
+        value: int = self.args_['today']
+        return value
+
+
 class CertificateInvalidNumber(ContractError):
     """The number is not 5-34 bytes starting with the origin's code."""
 
@@ -607,6 +673,9 @@ BY_NAME: dict[str, type[ContractError]] = {
     'CertificateExpired': CertificateExpired,
     'CertificateExpiryInPast': CertificateExpiryInPast,
     'CertificateHashAlreadyUsed': CertificateHashAlreadyUsed,
+    'CertificateImportDateAfterExpiry': CertificateImportDateAfterExpiry,
+    'CertificateImportDateBeforeIssue': CertificateImportDateBeforeIssue,
+    'CertificateImportDateInFuture': CertificateImportDateInFuture,
     'CertificateInvalidNumber': CertificateInvalidNumber,
     'CertificateInvalidQuantity': CertificateInvalidQuantity,
     'CertificateInvalidReason': CertificateInvalidReason,

@@ -47,8 +47,7 @@ from kpledger.chain.sender import Call
 from kpledger.devkeys import dev_only_keys
 from kpledger.errors import ConfigurationError, TransactionFailed
 from kpledger.ledger import GAS, BatchProof, Ledger
-from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree, batch_proof_documents
-from kpledger.types import ChainTerms
+from kpledger.types import SECONDS_PER_DAY, ChainTerms, day_date, day_number
 
 __all__ = [
     "ACCOUNTS_NEEDED",
@@ -685,15 +684,22 @@ def _perform(
     elif cert is None:
         raise AssertionError(f"demo action {kind} lacks a certificate")
     elif kind == "confirm_batch":
-        signer.confirm_receipt(cert.terms.document_hash, batch_proof=proofs[cert.number][0])
+        today = signer.chain_today()
+        last_day = day_date(cert.terms.expires_at // SECONDS_PER_DAY)
+        imported = min(today, last_day)
+        signer.confirm_receipt(
+            cert.terms.document_hash, imported_on=imported, batch_proof=proofs[cert.number][0]
+        )
     elif kind == "dispute_batch":
         signer.record_discrepancy(cert.terms.document_hash, action.text, batch_proof=proofs[cert.number][0])
     else:  # pragma: no cover - the planner makes only the kinds above
         raise AssertionError(f"unknown demo action {kind}")
 
 
-def _call(ledger: Ledger, signers: list[Ledger], action: _Action) -> Call:
-    """The contract call of a certificate transition, with its explicit gas limit."""
+def _call(ledger: Ledger, signers: list[Ledger], action: _Action, today: int) -> Call:
+    """The contract call of a certificate transition, with its explicit gas limit. A
+    receipt is recorded as imported ``today`` (the chain's day), or on the expiry day
+    when it is confirmed after expiry (the demo's late confirmation)."""
     cert = action.cert
     assert cert is not None
     digest = cert.terms.document_hash
@@ -704,7 +710,11 @@ def _call(ledger: Ledger, signers: list[Ledger], action: _Action) -> Call:
         args = [cert.terms.as_tuple()]
     elif action.kind == "amend":
         args = [digest, action.extra.terms.as_tuple(), action.text]
-    elif action.kind in ("dispute", "resolve", "void"):
+    elif action.kind == "confirm":
+        args = [digest, min(today, cert.terms.expires_at // SECONDS_PER_DAY)]
+    elif action.kind == "resolve":
+        args = [digest, min(today, cert.terms.expires_at // SECONDS_PER_DAY), action.text]
+    elif action.kind in ("dispute", "void"):
         args = [digest, action.text]
     else:
         args = [digest]
@@ -716,8 +726,9 @@ def _pipeline(signers: list[Ledger], group: list[_Action]) -> None:
     """Send every signer's calls without waiting, then await all receipts; a revert
     (a bug in the plan) raises its decoded contract error."""
     by_signer: dict[int, list[Call]] = {}
+    today = day_number(signers[0].chain_today())
     for action in group:
-        by_signer.setdefault(action.signer, []).append(_call(signers[action.signer], signers, action))
+        by_signer.setdefault(action.signer, []).append(_call(signers[action.signer], signers, action, today))
     sent = [(signers[i], calls, signers[i].transactor.submit_many(calls)) for i, calls in by_signer.items()]
     for ledger, calls, hashes in sent:
         for call, receipt in zip(calls, ledger.transactor.wait_many(hashes), strict=True):
@@ -729,19 +740,13 @@ def _pipeline(signers: list[Ledger], group: list[_Action]) -> None:
 def _anchor_batch(
     authority: Ledger, members: list[_Cert], proofs: dict[str, tuple[BatchProof, dict[str, Any]]]
 ) -> str:
-    tree = StandardMerkleTree.of([list(c.terms.as_tuple()) for c in members], CERTIFICATE_LEAF)
-    root = bytes.fromhex(tree.root[2:])
-    receipt = authority.anchor_batch(members[0].origin, root, len(members))
-    documents = batch_proof_documents(
-        tree,
-        chain_id=authority.deployment.chain_id,
-        ledger=authority.deployment.ledger,
-        anchor_tx="0x" + receipt.tx_hash.hex(),
-    )
-    for index, (member, document) in enumerate(zip(members, documents, strict=True)):
-        proof = BatchProof(member.terms, root, tuple(bytes.fromhex(p[2:]) for p in tree.proof(index)))
+    from kpledger.batch import Member, anchor_prepared, prepare_members
+
+    prepared = prepare_members([Member(c.number, c.terms) for c in members], layout="proof")
+    anchored = anchor_prepared(authority, prepared)
+    for member, proof, document in zip(members, anchored.proofs(), anchored.proof_documents(), strict=True):
         proofs[member.number] = (proof, document)
-    return tree.root
+    return prepared.tree.root
 
 
 def _write_documents(

@@ -10,8 +10,10 @@ that would revert raises before anything is signed and changes nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,19 +23,26 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 
-from kpledger.chain import artifacts
+from kpledger.chain import artifacts, identity
 from kpledger.chain.abi import ContractInterface
 from kpledger.chain.connection import InProcessChain
 from kpledger.chain.deployment import Deployment
 from kpledger.chain.http_rpc import HttpRpc
 from kpledger.chain.outbox import CallLabeler, Outbox, RecoveryReport
-from kpledger.chain.records import checksum, decode_bytes_array, decode_certificate_view, encode_bytes_array
+from kpledger.chain.records import (
+    checksum,
+    decode_bytes_array,
+    decode_certificate_view,
+    encode_bytes_array,
+    optional_day,
+)
 from kpledger.chain.revert import RevertDecoder
 from kpledger.chain.rpc import Rpc, RpcError
 from kpledger.chain.sender import Call, FeePolicy, Signer, Transactor
 from kpledger.compiler import SOLC_VERSION
-from kpledger.errors import ConfigurationError, KPLedgerError, NotFound
+from kpledger.errors import ConfigurationError, ContractError, KPLedgerError, NotFound
 from kpledger.types import (
+    SECONDS_PER_DAY,
     Batch,
     CertificateRecord,
     CertificateStatus,
@@ -43,6 +52,8 @@ from kpledger.types import (
     Receipt,
     StatusChange,
     TimelineEntry,
+    day_date,
+    day_number,
 )
 
 CertificateRef = bytes | str
@@ -194,6 +205,7 @@ class Ledger:
         directory_code = bytes(HexBytes(artifacts.contract("ExchangeDirectory")["bytecode"]))
         directory_receipt = transactor.send(Call(None, directory_code + abi_encode(["address"], [registry])))
         assert directory_receipt.contract_address is not None
+        facts = identity.read_facts(rpc, registry_receipt.block_number)
         deployment = Deployment(
             chain_id=transactor.chain_id,
             registry=to_checksum_address(registry),
@@ -201,6 +213,10 @@ class Ledger:
             block=registry_receipt.block_number,
             deployer=deployer.address,
             compiler=SOLC_VERSION,
+            genesis_hash=facts.genesis_hash,
+            block_hash=facts.block_hash or "",
+            registry_tx="0x" + registry_receipt.tx_hash.hex(),
+            ledger_tx="0x" + ledger_receipt.tx_hash.hex(),
             directory=to_checksum_address(directory_receipt.contract_address),
         )
         options.setdefault("fees", transactor.fees)
@@ -222,13 +238,15 @@ class Ledger:
         return other
 
     def check_deployment(self) -> None:
-        """Raise ConfigurationError unless the chain id matches and both contracts have
-        code: a stale deployment record must not send writes into the void."""
-        chain_id = _int(self.rpc.call("eth_chainId", []))
-        if chain_id != self.deployment.chain_id:
-            raise ConfigurationError(
-                f"connected to chain {chain_id} but the deployment is on chain {self.deployment.chain_id}"
-            )
+        """Raise ConfigurationError unless this is the deployment's chain (its chain id,
+        genesis hash and deployment block hash, :mod:`kpledger.chain.identity`) and both
+        contracts have code: a write must never land on another chain that happens to
+        have contracts at the same addresses, nor go into the void."""
+        facts = identity.read_facts(self.rpc, self.deployment.block)
+        chain_id = facts.chain_id
+        why = identity.mismatch(self.deployment, facts)
+        if why is not None:
+            raise identity.ChainMismatch(f"the node is not the deployment's chain: {why}")
         contracts = [("registry", self.deployment.registry), ("ledger", self.deployment.ledger)]
         if self.deployment.directory:
             contracts.append(("exchange directory", self.deployment.directory))
@@ -362,9 +380,20 @@ class Ledger:
             "amend", self._hash_for(ref, batch_proof), replacement.as_tuple(), reason, batch_proof=batch_proof
         )
 
-    def confirm_receipt(self, ref: CertificateRef, *, batch_proof: BatchProof | None = None) -> Receipt:
-        """Importing authority: confirm the shipment arrived (RECEIVED)."""
-        return self._ledger_tx("confirmReceipt", self._hash_for(ref, batch_proof), batch_proof=batch_proof)
+    def confirm_receipt(
+        self,
+        ref: CertificateRef,
+        *,
+        imported_on: date | None = None,
+        batch_proof: BatchProof | None = None,
+    ) -> Receipt:
+        """Importing authority: confirm the shipment arrived (RECEIVED) on ``imported_on``
+        (default: today by the chain's clock). The contract refuses a date before issue,
+        after the certificate's expiry day or after today."""
+        day = self._import_day(imported_on)
+        return self._ledger_tx(
+            "confirmReceipt", self._hash_for(ref, batch_proof), day, batch_proof=batch_proof
+        )
 
     def record_discrepancy(
         self, ref: CertificateRef, reason: str, *, batch_proof: BatchProof | None = None
@@ -374,9 +403,22 @@ class Ledger:
             "recordDiscrepancy", self._hash_for(ref, batch_proof), reason, batch_proof=batch_proof
         )
 
-    def resolve_dispute(self, ref: CertificateRef, note: str = "") -> Receipt:
-        """Importing authority: accept a disputed shipment (RECEIVED)."""
-        return self._ledger_tx("resolveDispute", self.resolve(ref), note)
+    def resolve_dispute(
+        self, ref: CertificateRef, note: str = "", *, imported_on: date | None = None
+    ) -> Receipt:
+        """Importing authority: accept a disputed shipment (RECEIVED), imported on
+        ``imported_on`` (default: today by the chain's clock; checked as for
+        :meth:`confirm_receipt`)."""
+        return self._ledger_tx("resolveDispute", self.resolve(ref), self._import_day(imported_on), note)
+
+    def chain_today(self) -> date:
+        """Today by the chain's clock: the UTC day of the latest block. The next block is
+        never earlier, so this day is never "in the future" for the contract."""
+        latest = self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        return day_date(_int(latest["timestamp"]) // SECONDS_PER_DAY)
+
+    def _import_day(self, imported_on: date | None) -> int:
+        return day_number(imported_on if imported_on is not None else self.chain_today())
 
     def anchor_batch(self, origin: str, root: bytes, count: int) -> Receipt:
         """Exporting authority: anchor a Merkle root of ``count`` issued certificates."""
@@ -686,14 +728,16 @@ class Ledger:
 
     def _registry_tx(self, name: str, *args: Any) -> Receipt:
         data = self.registry_abi.fn(name).encode(args)
-        return self.transactor.send(Call(self.deployment.registry, data))
+        with _refusal_of(name):
+            return self.transactor.send(Call(self.deployment.registry, data))
 
     def _ledger_tx(self, name: str, *args: Any, batch_proof: BatchProof | None = None) -> Receipt:
         data = self.ledger_abi.fn(name).encode(args)
         if batch_proof is not None and self.certificate(batch_proof.terms.document_hash) is None:
             reveal = self.ledger_abi.fn("revealBatchCertificate").encode(_reveal_args(batch_proof))
             data = self.ledger_abi.fn("multicall").encode([[reveal, data]])
-        return self.transactor.send(Call(self.deployment.ledger, data))
+        with _refusal_of(name):
+            return self.transactor.send(Call(self.deployment.ledger, data))
 
     def _hash_for(self, ref: CertificateRef, batch_proof: BatchProof | None) -> bytes:
         if batch_proof is not None:
@@ -783,6 +827,18 @@ class Ledger:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _refusal_of(function: str) -> Iterator[None]:
+    """Record on a contract refusal which function was called, so that
+    :func:`kpledger.chain.explain.explain` can say what the caller may not do."""
+    try:
+        yield
+    except ContractError as error:
+        if getattr(error, "function", None) is None:
+            error.function = function  # type: ignore[attr-defined]
+        raise
 
 
 def _rpc(target: str | Web3 | InProcessChain | Rpc) -> Rpc:
@@ -929,6 +985,8 @@ def record_from_view(raw: Iterable[Any]) -> CertificateRecord | None:
         supersedes,
         superseded_by,
         batch_root,
+        issued_day,
+        imported_day,
     ) = raw
     if stored_status == CertificateStatus.NONE:
         return None
@@ -951,4 +1009,6 @@ def record_from_view(raw: Iterable[Any]) -> CertificateRecord | None:
         supersedes=_optional_hash(supersedes),
         superseded_by=_optional_hash(superseded_by),
         batch_root=_optional_hash(batch_root),
+        issued_on=optional_day(issued_day),
+        imported_on=optional_day(imported_day),
     )

@@ -104,6 +104,7 @@ __all__ = [
     "StandardMerkleTree",
     "batch_proof_document",
     "batch_proof_documents",
+    "encode_leaf",
     "leaf_hash",
     "process_proof",
     "verify_proof",
@@ -465,6 +466,14 @@ def leaf_hash(leaf_encoding: Sequence[str], leaf: Sequence[Any]) -> str:
     return _hex(_codec(leaf_encoding).hash(leaf))
 
 
+def encode_leaf(leaf_encoding: Sequence[str], leaf: Sequence[Any]) -> tuple[list[Any], bytes]:
+    """(JSON form, leaf hash) of one leaf: the per-leaf work of :meth:`StandardMerkleTree.of`,
+    picklable, so a large batch can do it on every core (see
+    :meth:`StandardMerkleTree.of_encoded`)."""
+    json_value, data = _codec(leaf_encoding).encode(leaf)
+    return json_value, _keccak(_keccak(data).digest()).digest()
+
+
 def _process(leaf: bytes, proof: Iterable[object]) -> bytes:
     node = leaf
     for i, sibling in enumerate(proof):
@@ -674,6 +683,19 @@ class StandardMerkleTree:
                 encoded.append(data)
             tree, tree_index = _build(_keccak_many(_keccak_many(encoded)))
             return cls(tree, json_values, tree_index, codec)
+
+    @classmethod
+    def of_encoded(
+        cls, leaves: Sequence[tuple[list[Any], bytes]], leaf_encoding: Sequence[str]
+    ) -> StandardMerkleTree:
+        """The tree of leaves already put through :func:`encode_leaf` with the same
+        ``leaf_encoding`` (e.g. by worker processes): equal to :meth:`of` of the values."""
+        codec = _codec(leaf_encoding)
+        if not leaves:
+            raise MerkleError("a Merkle tree needs at least one value")
+        with _GcPaused():
+            tree, tree_index = _build([leaf for _, leaf in leaves])
+            return cls(tree, [value for value, _ in leaves], tree_index, codec)
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> StandardMerkleTree:

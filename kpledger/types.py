@@ -8,7 +8,22 @@ each of them to the Solidity struct order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from enum import IntEnum
+from typing import TypedDict
+
+SECONDS_PER_DAY = 86_400
+_EPOCH = date(1970, 1, 1)
+
+
+def day_number(day: date) -> int:
+    """A UTC date as the contracts count days: whole days since 1970-01-01."""
+    return (day - _EPOCH).days
+
+
+def day_date(number: int) -> date:
+    """The date of a day number (see :func:`day_number`)."""
+    return _EPOCH + timedelta(days=number)
 
 
 class CertificateStatus(IntEnum):
@@ -38,6 +53,33 @@ class RoleKind(IntEnum):
     AUTHORITY = 0
     EXPORTER = 1
     IMPORTER = 2
+
+
+def hundredths_text(hundredths: int) -> str:
+    """An amount the ledger holds in hundredths (carats) or cents (US dollars) as an exact
+    decimal string: 152035 -> ``"1520.35"`` (docs/format.md §3; never through a float)."""
+    sign = "-" if hundredths < 0 else ""
+    whole, part = divmod(abs(hundredths), 100)
+    return f"{sign}{whole}.{part:02d}"
+
+
+class ExactAmounts(TypedDict):
+    """The exact amount fields of API and CLI answers, beside the display numbers."""
+
+    carats_hundredths: int
+    value_cents: int
+    carats_text: str
+    value_usd_text: str
+
+
+def exact_amounts(carats: int, value_cents: int) -> ExactAmounts:
+    """:class:`ExactAmounts` of amounts held in hundredths and cents."""
+    return {
+        "carats_hundredths": carats,
+        "value_cents": value_cents,
+        "carats_text": hundredths_text(carats),
+        "value_usd_text": hundredths_text(value_cents),
+    }
 
 
 @dataclass(frozen=True)
@@ -93,6 +135,10 @@ class CertificateRecord:
     supersedes: bytes | None
     superseded_by: bytes | None
     batch_root: bytes | None
+    issued_on: date | None = None
+    """UTC day of issue (a batch member: the day its batch was anchored)."""
+    imported_on: date | None = None
+    """Import date the importing authority entered on receipt."""
 
     @property
     def terms(self) -> ChainTerms:

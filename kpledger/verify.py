@@ -26,7 +26,13 @@ from kpledger.certificate import (
 )
 from kpledger.errors import ChainError, DocumentError, KPLedgerError
 from kpledger.ledger import BatchProof, Ledger, OriginFacts
-from kpledger.types import CertificateRecord, CertificateStatus, ParticipantStatus, TimelineEntry
+from kpledger.types import (
+    CertificateRecord,
+    CertificateStatus,
+    ParticipantStatus,
+    TimelineEntry,
+    exact_amounts,
+)
 
 
 class Result(StrEnum):
@@ -325,6 +331,7 @@ def _verify_batched(
         "status": "ISSUED",
         "carats": terms.carats / 100,
         "value_usd": terms.value_cents / 100,
+        **exact_amounts(terms.carats, terms.value_cents),
         "parcels": terms.parcels,
         "expires_at": terms.expires_at,
         "batch_root": "0x" + proof.root.hex(),
@@ -538,12 +545,15 @@ def _record_dict(record: CertificateRecord) -> dict[str, Any]:
         "status": record.status.name,
         "carats": record.carats / 100,
         "value_usd": record.value_cents / 100,
+        **exact_amounts(record.carats, record.value_cents),
         "parcels": record.parcels,
         "expires_at": record.expires_at,
         "exporter": record.exporter,
         "supersedes": "0x" + record.supersedes.hex() if record.supersedes else None,
         "superseded_by": "0x" + record.superseded_by.hex() if record.superseded_by else None,
         "batch_root": "0x" + record.batch_root.hex() if record.batch_root else None,
+        "issued_on": record.issued_on.isoformat() if record.issued_on else None,
+        "imported_on": record.imported_on.isoformat() if record.imported_on else None,
     }
 
 

@@ -38,7 +38,7 @@ from kpledger.chain.http_rpc import HttpRpc  # noqa: E402
 from kpledger.chain.node import AnvilNode, free_port  # noqa: E402
 from kpledger.chain.sender import Call  # noqa: E402
 from kpledger.ledger import GAS, Ledger  # noqa: E402
-from kpledger.types import ChainTerms  # noqa: E402
+from kpledger.types import ChainTerms, day_number  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchkit import (  # noqa: E402
@@ -126,7 +126,8 @@ def confirm_many(authority: Ledger, items: list[ChainTerms]) -> None:
     """Confirm receipts pipelined (the Ledger has ``issue_many`` but no ``confirm_many``)."""
     encode = authority.ledger_abi.fn("confirmReceipt").encode
     to, gas = authority.deployment.ledger, GAS["confirmReceipt"]
-    calls = [Call(to, encode([t.document_hash]), gas) for t in items]
+    today = day_number(authority.chain_today())
+    calls = [Call(to, encode([t.document_hash, today]), gas) for t in items]
     authority.transactor.send_many(calls)
 
 

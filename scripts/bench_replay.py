@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -44,6 +45,11 @@ DAY = 86_400
 PAIRS = [("BW", "AE"), ("AE", "BE"), ("BE", "IN"), ("IN", "AE"), ("RU", "BE"), ("ZA", "CN")]
 CODES = sorted({c for pair in PAIRS for c in pair})
 BATCH = 1_000
+
+
+def _receipt_args(today: int, terms: ChainTerms) -> list[Any]:
+    """``confirmReceipt`` arguments: imported today (days since 1970)."""
+    return [terms.document_hash, today]
 
 
 def _submit(ledger: Ledger, name: str, args: Sequence[Sequence[Any]]) -> list[bytes]:
@@ -104,6 +110,7 @@ class Generator:
         while done < count:
             size = min(BATCH, count - done)
             now = self.gov.block_time(self.gov.block_number())
+            today = now // DAY
             per_pair: dict[tuple[str, str], list[ChainTerms]] = {}
             for i in range(size):
                 pair = PAIRS[(done + i) % len(PAIRS)]
@@ -114,7 +121,7 @@ class Generator:
             ] = (
                 ("anchor", lambda o, d: self.exporter[o], lambda t: [t.as_tuple()]),
                 ("validate", lambda o, d: self.authority[o], lambda t: [t.document_hash]),
-                ("confirmReceipt", lambda o, d: self.authority[d], lambda t: [t.document_hash]),
+                ("confirmReceipt", lambda o, d: self.authority[d], functools.partial(_receipt_args, today)),
             )
             for name, signer, args in stages:
                 hashes: list[bytes] = []

@@ -46,7 +46,10 @@ interface ICertificateLedger {
 
     /// @notice A certificate as read from the ledger. Blocks are 0 for transitions that
     /// have not happened; `status` is derived (it may be `Expired`). The accounts that
-    /// validated, confirmed or voided it are in the transition events.
+    /// validated, confirmed or voided it are in the transition events. `issuedOn` and
+    /// `importedOn` are days since 1970-01-01 (UTC), 0 when not issued / not received:
+    /// the day the certificate was issued (for a batch member, the day its batch was
+    /// anchored) and the import date the importing authority entered.
     struct Certificate {
         bytes32 documentHash;
         string number;
@@ -66,6 +69,8 @@ interface ICertificateLedger {
         bytes32 supersedes;
         bytes32 supersededBy;
         bytes32 batchRoot;
+        uint256 issuedOn;
+        uint256 importedOn;
     }
 
     /// @notice A Merkle batch root anchored by an authority. `validityDays` is the
@@ -113,14 +118,16 @@ interface ICertificateLedger {
     /// @notice The exporting authority validated a requested certificate: it is issued.
     event CertificateValidated(bytes32 indexed documentHash, address indexed issuer);
 
-    /// @notice The importing authority confirmed receipt of the shipment.
-    event CertificateReceived(bytes32 indexed documentHash, address indexed by);
+    /// @notice The importing authority confirmed receipt of the shipment, imported on day
+    /// `importedOn` (days since 1970-01-01, UTC).
+    event CertificateReceived(bytes32 indexed documentHash, address indexed by, uint32 importedOn);
 
     /// @notice The importing authority recorded a discrepancy; the shipment is detained.
     event CertificateDisputed(bytes32 indexed documentHash, address indexed by, string reason);
 
-    /// @notice The importing authority resolved a discrepancy and accepted the shipment.
-    event DisputeResolved(bytes32 indexed documentHash, address indexed by, string note);
+    /// @notice The importing authority resolved a discrepancy and accepted the shipment,
+    /// imported on day `importedOn` (days since 1970-01-01, UTC).
+    event DisputeResolved(bytes32 indexed documentHash, address indexed by, uint32 importedOn, string note);
 
     /// @notice The exporting authority voided a certificate (or rejected a request).
     event CertificateVoided(bytes32 indexed documentHash, address indexed by, string reason);
@@ -160,6 +167,13 @@ interface ICertificateLedger {
     error CertificateInvalidTransition(bytes32 documentHash, CertificateStatus status);
     /// @notice The certificate expired; it can no longer be validated.
     error CertificateExpired(bytes32 documentHash, uint256 expiresAt);
+    /// @notice The import date entered is after today (days since 1970-01-01, UTC).
+    error CertificateImportDateInFuture(bytes32 documentHash, uint256 importedOn, uint256 today);
+    /// @notice The import date entered is before the day the certificate was issued.
+    error CertificateImportDateBeforeIssue(bytes32 documentHash, uint256 importedOn, uint256 issuedOn);
+    /// @notice The shipment was imported after the certificate's expiry day: it cannot be
+    /// confirmed; the importing authority records a discrepancy instead.
+    error CertificateImportDateAfterExpiry(bytes32 documentHash, uint256 importedOn, uint256 expiryDay);
     /// @notice An amendment must keep the certificate's exporting participant.
     error CertificateAmendmentOriginMismatch(bytes2 expected, bytes2 actual);
     /// @notice A reason (void, dispute, amendment) must be 1 to 1,000 bytes.
@@ -206,13 +220,16 @@ interface ICertificateLedger {
     // ------------------------------------------------------------------ importing authority
 
     /// @notice Confirms receipt of the shipment (ISSUED -> RECEIVED). Destination authority.
-    function confirmReceipt(bytes32 documentHash) external;
+    /// @param importedOn The day the shipment was imported, days since 1970-01-01 (UTC):
+    /// not before the day of issue, not after the day of expiry, not after today.
+    function confirmReceipt(bytes32 documentHash, uint32 importedOn) external;
 
     /// @notice Records a discrepancy (ISSUED -> DISPUTED). Destination authority.
     function recordDiscrepancy(bytes32 documentHash, string calldata reason) external;
 
     /// @notice Accepts a disputed shipment after follow-up (DISPUTED -> RECEIVED).
-    function resolveDispute(bytes32 documentHash, string calldata note) external;
+    /// @param importedOn The day the shipment was imported, checked as for `confirmReceipt`.
+    function resolveDispute(bytes32 documentHash, uint32 importedOn, string calldata note) external;
 
     // ------------------------------------------------------------------ anyone
 

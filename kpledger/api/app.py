@@ -108,6 +108,13 @@ def _page(app: FastAPI) -> None:
     def page() -> HTMLResponse:
         return HTMLResponse(index, headers=PAGE_HEADERS)
 
+    # The permalink a printed certificate's QR code holds: /v/<number>?h=<hash> (see
+    # kpledger.printing.link). The same page opens on that certificate's verdict; the
+    # number may hold '/', hence the path converter.
+    @app.get("/v/{number:path}", include_in_schema=False)
+    def permalink(number: str) -> HTMLResponse:
+        return HTMLResponse(index, headers=PAGE_HEADERS)
+
     app.mount("/static", StaticFiles(packages=[("kpledger.api", "static")]), name="static")
 
 

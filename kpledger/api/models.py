@@ -9,6 +9,7 @@ it.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,7 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from kpledger.certificate import parse_hash
 from kpledger.errors import DocumentError, Problem
-from kpledger.types import CertificateRecord, Participant, StatusChange, TimelineEntry
+from kpledger.types import CertificateRecord, Participant, StatusChange, TimelineEntry, exact_amounts
 from kpledger.verify import Code, Result, Verification
 
 HASH_PATTERN: Final = r"^(0[xX])?[0-9a-fA-F]{64}$"
@@ -62,7 +63,7 @@ class HashRequest(BaseModel):
 
 
 class CertificateDocument(BaseModel):
-    """A KP certificate document (JSON, format version 1, see the design brief §2b),
+    """A KP certificate document (JSON, format version 1, see docs/format.md),
     sent as it is. It is read with the library's strict rules: duplicate keys, nesting
     deeper than 32, more than 1 MiB or non-UTF-8 are refused (422). It is hashed as
     given (RFC 8785), and its stated terms are compared with the anchored ones."""
@@ -135,21 +136,35 @@ class FragmentOut(BaseModel):
 
 class CertificateOut(BaseModel):
     """A certificate's terms as the ledger holds them (a batched certificate not yet
-    revealed has no record: then the fields its proof does not carry are null)."""
+    revealed has no record: then the fields its proof does not carry are null).
+
+    ``carats`` and ``value_usd`` are display numbers; the exact amounts the ledger holds
+    are ``carats_hundredths`` and ``value_cents`` (integers) and the decimal strings
+    ``carats_text`` and ``value_usd_text`` (docs/format.md §3)."""
 
     number: str
     document_hash: str | None = None
     origin: str = Field(description="exporting participant (ISO 3166-1 alpha-2 or EU)")
     destination: str = Field(description="importing participant")
     status: CertificateStatusName
-    carats: float
-    value_usd: float
+    carats: float = Field(description="display value; exact: carats_hundredths / carats_text")
+    value_usd: float = Field(description="display value; exact: value_cents / value_usd_text")
+    carats_hundredths: int = Field(description="carat weight in hundredths of a carat (the ledger's integer)")
+    value_cents: int = Field(description="value in US cents, as the ledger holds it")
+    carats_text: str = Field(description='carat weight as an exact decimal string, e.g. "1520.35"')
+    value_usd_text: str = Field(description='value in US dollars, exact decimal string, e.g. "245870.50"')
     parcels: int
     expires_at: int = Field(description="Unix time of the last second of the expiry day (UTC)")
     exporter: str | None = None
     supersedes: str | None = None
     superseded_by: str | None = None
     batch_root: str | None = None
+    issued_on: str | None = Field(
+        default=None, description="UTC day of issue, YYYY-MM-DD (a batch member: its batch's day)"
+    )
+    imported_on: str | None = Field(
+        default=None, description="import date the importing authority entered on receipt, YYYY-MM-DD"
+    )
 
 
 class TimelineEntryOut(BaseModel):
@@ -213,12 +228,15 @@ class CertificateRecordOut(CertificateOut):
             stored_status=record.stored_status.name,  # type: ignore[arg-type]
             carats=record.carats / 100,
             value_usd=record.value_cents / 100,
+            **exact_amounts(record.carats, record.value_cents),
             parcels=record.parcels,
             expires_at=record.expires_at,
             exporter=record.exporter,
             supersedes=_hex(record.supersedes),
             superseded_by=_hex(record.superseded_by),
             batch_root=_hex(record.batch_root),
+            issued_on=_day(record.issued_on),
+            imported_on=_day(record.imported_on),
             requested_block=record.requested_block,
             issued_block=record.issued_block,
             responded_block=record.responded_block,
@@ -288,6 +306,10 @@ class HealthOut(BaseModel):
         0, description="verifications this process holds in memory (see kpledger.verify_cache)"
     )
     warming: bool = Field(False, description="this process is still filling its verification cache")
+
+
+def _day(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def _hex(value: bytes | None) -> str | None:

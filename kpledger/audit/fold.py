@@ -80,6 +80,7 @@ DERIVED_FIELDS: dict[str, Any] = {
     "closed_block": None,
     "closed_at": None,
     "closed_by": None,
+    "imported_on": None,
     "supersedes": None,
     "superseded_by": None,
 }
@@ -198,6 +199,7 @@ TRANSITION_COLUMNS = (
     "actor",
     "detail",
     "related",
+    "imported_on",
 )
 """The ``certificate_transitions`` columns of a transition row, in its order."""
 
@@ -206,6 +208,12 @@ def actor_of(args: Args) -> str | None:
     """Who made a certificate transition (None for the zero address)."""
     actor = args.get("by") or args.get("issuer") or args.get("exporter")
     return None if actor is None else _address(actor)
+
+
+def imported_on_of(args: Args) -> int | None:
+    """The import date (day number since 1970-01-01) a receipt or resolution carries."""
+    day = args.get("importedOn")
+    return None if day is None else int(day)
 
 
 def detail_of(args: Args) -> str | None:
@@ -228,11 +236,19 @@ def apply_transition(cert: Row, transition: Mapping[str, Any], batch: BatchLooku
         transition["actor"],
         transition["related"],
         batch,
+        transition.get("imported_on"),
     )
 
 
 def apply_step(
-    cert: Row, name: str, block: int, stamp: int, actor: str | None, related: str | None, batch: BatchLookup
+    cert: Row,
+    name: str,
+    block: int,
+    stamp: int,
+    actor: str | None,
+    related: str | None,
+    batch: BatchLookup,
+    imported_on: int | None = None,
 ) -> str | None:
     """:func:`apply_transition` with the transition's fields as arguments (the replay's
     path, which builds its transition rows as tuples)."""
@@ -264,6 +280,8 @@ def apply_step(
         cert["responded_block"], cert["responded_at"] = block, stamp
     else:
         cert["closed_block"], cert["closed_at"], cert["closed_by"] = block, stamp, actor
+        if imported_on is not None:
+            cert["imported_on"] = imported_on
         if name == "CertificateSuperseded":
             cert["superseded_by"] = related
     if before not in allowed:
@@ -467,7 +485,8 @@ class Folder:
         args = event.args
         actor = actor_of(args)
         block, stamp = event.block_number, event.timestamp
-        problem = apply_step(cert, name, block, stamp, actor, related, self._batch)
+        imported_on = imported_on_of(args)
+        problem = apply_step(cert, name, block, stamp, actor, related, self._batch, imported_on)
         cert["_touched"] = True
         document_hash = cert["document_hash"]
         rows.transitions.append(
@@ -483,6 +502,7 @@ class Folder:
                 actor,
                 detail_of(args),
                 related,
+                imported_on,
             )
         )
         if problem is not None:

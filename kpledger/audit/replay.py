@@ -38,8 +38,9 @@ from kpledger.audit.schema import DEFAULT_DB_URL, create_indexes, drop_indexes, 
 from kpledger.audit.source import ChainSource, Header, is_range_error, open_source
 from kpledger.audit.store import Checkpoint, IndexStore
 from kpledger.audit.writer import WriterProcess, available
-from kpledger.chain import artifacts
+from kpledger.chain import artifacts, identity
 from kpledger.chain.deployment import Deployment
+from kpledger.chain.identity import ChainFacts
 from kpledger.errors import ChainError, ConfigurationError, ConnectionFailed
 
 REORG_SCAN = 128
@@ -244,7 +245,16 @@ class ReplayEngine:
             for address, label in self.contracts.items():
                 if label == contract:
                     self._specs[address][topic] = spec
-        self.checkpoint = self.store.bind(deployment)
+        self.checkpoint = self.store.bind(deployment, self.check_chain())
+
+    def check_chain(self) -> ChainFacts:
+        """Refuse a node that is not the deployment's chain (nor the index's): another
+        chain with the same contract addresses is not a reorganisation to follow."""
+        facts = chain_facts(self.source, self.deployment.block)
+        why = identity.mismatch(self.deployment, facts)
+        if why is not None:
+            raise identity.ChainMismatch(f"the node is not the deployment's chain: {why}")
+        return facts
 
     def target(self, head: int, to_block: int | None = None) -> int:
         """The newest block this run may index."""
@@ -261,6 +271,7 @@ class ReplayEngine:
         header = self.source.header(checkpoint.block)
         if header is not None and header.hash == checkpoint.hash:
             return None
+        self.store.bind(self.deployment, self.check_chain())  # a swapped node, not a reorg
         fork = self._fork_point(checkpoint.block)
         removed = self.store.rollback(fork)
         self.checkpoint = fork
@@ -476,6 +487,20 @@ class ReplayEngine:
             except ReorgDuringReplay:
                 continue
         raise ChainError("the chain kept reorganising under the replay; try a larger confirmation depth")
+
+
+def chain_facts(source: ChainSource, block: int) -> ChainFacts:
+    """The identity of the chain behind ``source`` at a deployment made in ``block``."""
+    headers = source.headers([0, block])
+    genesis = headers[0]
+    if genesis is None:
+        raise ConfigurationError("the node does not serve its genesis block: cannot tell which chain it is")
+    at_block = headers[block]
+    return ChainFacts(
+        chain_id=source.chain_id(),
+        genesis_hash=genesis.hash.lower(),
+        block_hash=None if at_block is None else at_block.hash.lower(),
+    )
 
 
 def replay(

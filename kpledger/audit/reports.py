@@ -49,7 +49,7 @@ from kpledger.audit.fold import (
 )
 from kpledger.audit.invariants import TRADE_RULE, check_invariants
 from kpledger.audit.state import AuditIndex, to_unix
-from kpledger.types import CertificateStatus, ParticipantStatus
+from kpledger.types import CertificateStatus, ParticipantStatus, day_date
 
 DAY = 86_400
 CSV_TABLES = (
@@ -62,6 +62,7 @@ CSV_TABLES = (
     "anomalies_long_disputes",
     "anomalies_late_confirmations",
     "anomalies_suspended_trade",
+    "participant_totals",
     "suspensions",
     "invariants",
     "cross_check_differences",
@@ -184,7 +185,9 @@ _EMPTY_COLUMNS: dict[str, list[str]] = {
         "origin",
         "destination",
         "expires_at",
+        "imported_on",
         "confirmed_at",
+        "days_after_import",
         "via",
     ],
     "anomalies_suspended_trade": ["rule", "subject", "message", "block"],
@@ -260,6 +263,7 @@ def build_report(
     traded = checked.get("trade_transitions", 0)
     tables: dict[str, list[dict[str, Any]]] = {}
     tables["trade"] = _trade(certs)
+    tables["participant_totals"] = _participant_totals(certs, participants)
     tables["mirror"], tables["unconfirmed"] = _mirror(certs, now)
     tables["price_norms"], tables["anomalies_price"] = _prices(certs, price_factor, min_price_samples)
     tables["anomalies_expired_unconfirmed"] = _expired_unconfirmed(certs, now)
@@ -296,9 +300,65 @@ def build_report(
             "statement": _suspension_statement(traded, trade_findings, suspensions),
         },
         "invariant_checks": checked,
+        "participant_names": {code: p.name for code, p in participants.items()},
+        "partial_quarters": partial_quarters(_first_activity(certs), now),
     }
-    summary = _summary(certs, participants, tables)
+    summary = _summary(certs, participants, tables, now)
     return Report(meta, tables, summary, checks.to_dict() if checks is not None else None)
+
+
+def _first_activity(certs: Mapping[str, Mapping[str, Any]]) -> int | None:
+    stamps = [c[k] for c in certs.values() for k in ("requested_at", "issued_at") if c.get(k) is not None]
+    return min(stamps) if stamps else None
+
+
+def _quarter_bounds(stamp: int) -> tuple[int, int]:
+    """First and last second (UTC) of the quarter holding ``stamp``."""
+    moment = datetime.fromtimestamp(stamp, UTC)
+    first_month = 3 * ((moment.month - 1) // 3) + 1
+    start = datetime(moment.year, first_month, 1, tzinfo=UTC)
+    end = datetime(
+        moment.year + (first_month == 10), 1 if first_month == 10 else first_month + 3, 1, tzinfo=UTC
+    )
+    return int(start.timestamp()), int(end.timestamp()) - 1
+
+
+def partial_quarters(first: int | None, now: int) -> list[str]:
+    """Quarters the report covers only in part: the one of the ledger's first activity
+    when it began after the quarter did, and the one of the report's time unless it is
+    the quarter's last second. Their figures are not a whole quarter's."""
+    partial = set()
+    if first is not None and first > _quarter_bounds(first)[0]:
+        partial.add(quarter_of(first))
+    if now < _quarter_bounds(now)[1]:
+        partial.add(quarter_of(now))
+    return sorted(partial)
+
+
+def _participant_totals(
+    certs: Mapping[str, Mapping[str, Any]], participants: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Exports and imports per participant over the whole report (exact, from hundredths and cents)."""
+    exported: dict[str, _Totals] = defaultdict(_Totals)
+    imported: dict[str, _Totals] = defaultdict(_Totals)
+    for cert in certs.values():
+        if _exported(cert):
+            exported[cert["origin"]].add(cert)
+        if cert["stored_status"] == RECEIVED:
+            imported[cert["destination"]].add(cert)
+    codes = list(participants) + sorted((exported.keys() | imported.keys()) - participants.keys())
+    rows = []
+    for code in codes:
+        participant = participants.get(code)
+        rows.append(
+            {
+                "code": code,
+                "participant": participant.name if participant is not None else "",
+                **exported.get(code, _Totals()).columns("exported"),
+                **imported.get(code, _Totals()).columns("imported"),
+            }
+        )
+    return rows
 
 
 def _meta(engine: Engine) -> dict[str, str]:
@@ -485,7 +545,8 @@ def _expired_unconfirmed(certs: Mapping[str, Mapping[str, Any]], now: int) -> li
     rows = [
         {
             **_cert_columns(c),
-            "status": CertificateStatus(c["stored_status"]).name.lower(),
+            "status": CertificateStatus.EXPIRED.name,
+            "stored_status": CertificateStatus(c["stored_status"]).name,
             "issued_at": iso(c["issued_at"]),
             "expires_at": iso(c["expires_at"]),
             "days_overdue": (now - c["expires_at"]) // DAY,
@@ -516,14 +577,28 @@ def _late_confirmations(
         {
             **_cert_columns(c),
             "expires_at": iso(c["expires_at"]),
+            "imported_on": None if c["imported_on"] is None else day_date(c["imported_on"]).isoformat(),
             "confirmed_at": iso(c["closed_at"]),
+            "days_after_import": None
+            if c["imported_on"] is None
+            else c["closed_at"] // DAY - c["imported_on"],
             "hours_late": (c["closed_at"] - c["expires_at"]) // 3600,
             "via": closing.get(c["document_hash"], ""),
         }
         for c in certs.values()
-        if c["stored_status"] == RECEIVED and c["closed_at"] > c["expires_at"]
+        if c["stored_status"] == RECEIVED and _confirmed_late(c)
     ]
     return sorted(rows, key=lambda r: (r["confirmed_at"], r["number"]))
+
+
+def _confirmed_late(cert: Mapping[str, Any]) -> bool:
+    """Recorded after the certificate expired, or (from a ledger that did not check
+    import dates) imported after its expiry day: the import date is what the importing
+    authority entered, the recording time is the block's."""
+    imported = cert["imported_on"]
+    if imported is not None and imported > cert["expires_at"] // DAY:
+        return True
+    return bool(cert["closed_at"] > cert["expires_at"])
 
 
 def _suspensions(engine: Engine, until: int | None) -> list[dict[str, Any]]:
@@ -565,20 +640,34 @@ def _suspension_statement(checked: int, findings: Iterable[Any], suspensions: li
     return f"{len(found)} of {checked} checked transitions happened while a party was not active ({periods})."
 
 
+def _api_status(cert: Mapping[str, Any], now: int) -> str:
+    """The status name the API and the contract's reads give: EXPIRED derived, as
+    ``CertificateLedger._derivedStatus`` does, for an open certificate past its expiry."""
+    status = CertificateStatus(cert["stored_status"])
+    open_ = status in (CertificateStatus.REQUESTED, CertificateStatus.ISSUED, CertificateStatus.DISPUTED)
+    return CertificateStatus.EXPIRED.name if open_ and now > cert["expires_at"] else status.name
+
+
 def _summary(
-    certs: Mapping[str, Mapping[str, Any]], participants: Mapping[str, Any], tables: Mapping[str, list[Any]]
+    certs: Mapping[str, Mapping[str, Any]],
+    participants: Mapping[str, Any],
+    tables: Mapping[str, list[Any]],
+    now: int,
 ) -> dict[str, Any]:
     exported, imported = _Totals(), _Totals()
+    by_stored: dict[str, int] = defaultdict(int)
     by_status: dict[str, int] = defaultdict(int)
     for cert in certs.values():
-        by_status[CertificateStatus(cert["stored_status"]).name.lower()] += 1
+        by_stored[CertificateStatus(cert["stored_status"]).name] += 1
+        by_status[_api_status(cert, now)] += 1
         if _exported(cert):
             exported.add(cert)
         if cert["stored_status"] == RECEIVED:
             imported.add(cert)
     return {
         "certificates": len(certs),
-        "by_stored_status": dict(sorted(by_status.items())),
+        "by_stored_status": dict(sorted(by_stored.items())),
+        "by_status": dict(sorted(by_status.items())),
         "participants": len(participants),
         "participants_suspended": sorted(
             c for c, p in participants.items() if p.status == ParticipantStatus.SUSPENDED
@@ -623,7 +712,9 @@ def _methods(dispute_days: int, price_factor: float, min_samples: int) -> dict[s
         "long_disputes": (
             f"Certificates still DISPUTED more than {dispute_days} days after the dispute was recorded."
         ),
-        "late_confirmations": "Certificates confirmed (or whose dispute was resolved) after their expiry.",
+        "late_confirmations": "Certificates whose receipt was recorded (or whose dispute was resolved) after"
+        " their expiry, or whose import date is after their expiry day; the import date is the one the"
+        " importing authority entered on chain, and days_after_import counts from it to the recording.",
         "suspended_trade": (
             "Every request, direct issue and validation checked against both participants' status "
             "history at its position in the chain (block, transaction, log); batched certificates at "

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, DropIndex
 
-SCHEMA_VERSION = "2"  # 2: events without block_hash, indexed by position
+SCHEMA_VERSION = "3"  # 2: events without block_hash, indexed by position; 3: import dates
 DEFAULT_DB_URL = "sqlite:///kpledger-audit.db"
 
 metadata = MetaData()
@@ -182,6 +182,7 @@ certificates = Table(
     Column("closed_block", BigInteger),
     Column("closed_at", BigInteger),
     Column("closed_by", ADDRESS),
+    Column("imported_on", Integer),
     Column("supersedes", HASH),
     Column("superseded_by", HASH),
     Column("batch_root", HASH),
@@ -209,6 +210,7 @@ certificate_transitions = Table(
     Column("actor", ADDRESS),
     Column("detail", Text),
     Column("related", HASH),
+    Column("imported_on", Integer),
     Index("ix_transitions_hash", "document_hash"),
     Index("ix_transitions_block", "block_number"),
 )

@@ -27,7 +27,7 @@ from kpledger.audit.fold import CREATION_EVENTS, recompute_certificate
 from kpledger.audit.source import open_source
 from kpledger.audit.store import Checkpoint, IndexStore
 from kpledger.errors import NotFound
-from kpledger.types import CertificateRecord, CertificateStatus, ParticipantStatus
+from kpledger.types import SECONDS_PER_DAY, CertificateRecord, CertificateStatus, ParticipantStatus, day_date
 
 PointIn = date | datetime | int | None
 
@@ -115,6 +115,8 @@ class CertificateState:
     supersedes: str | None
     superseded_by: str | None
     batch_root: str | None
+    imported_on: int | None
+    """Import date the importing authority entered (days since 1970-01-01), if received."""
     timeline: tuple[Transition, ...]
     point: Point
 
@@ -145,6 +147,8 @@ class CertificateState:
             supersedes=raw(self.supersedes),
             superseded_by=raw(self.superseded_by),
             batch_root=raw(self.batch_root),
+            issued_on=None if self.issued_at is None else day_date(self.issued_at // SECONDS_PER_DAY),
+            imported_on=None if self.imported_on is None else day_date(self.imported_on),
         )
 
 
@@ -477,6 +481,7 @@ def _certificate_state(cert: dict[str, Any], steps: list[dict[str, Any]], point:
         supersedes=cert["supersedes"],
         superseded_by=cert["superseded_by"],
         batch_root=cert["batch_root"],
+        imported_on=cert["imported_on"],
         timeline=timeline,
         point=point,
     )

@@ -29,6 +29,7 @@ from kpledger.audit.fold import (
     recompute_certificate,
 )
 from kpledger.chain.deployment import Deployment
+from kpledger.chain.identity import ChainFacts, ChainMismatch, short
 from kpledger.errors import ConfigurationError, KPLedgerError
 
 IN_BATCH = 500
@@ -167,10 +168,17 @@ class IndexStore:
 
     # ------------------------------------------------------------------ identity
 
-    def bind(self, deployment: Deployment) -> Checkpoint:
-        """Tie an empty index to ``deployment``, or check a used one belongs to it.
+    def bind(self, deployment: Deployment, chain: ChainFacts) -> Checkpoint:
+        """Tie an empty index to ``deployment`` on ``chain``, or check a used one belongs
+        to both. An index older than chain identities adopts ``chain``'s on first use.
         Returns the checkpoint (the block before the deployment for a new index)."""
+        if chain.block_hash is None:
+            raise ChainMismatch(
+                f"the node has no block {deployment.block}, where the deployment was made:"
+                " it is another chain"
+            )
         wanted = _identity(deployment)
+        chain_identity = {"genesis_hash": chain.genesis_hash, "deployment_block_hash": chain.block_hash}
         with self.engine.begin() as conn:
             found = {str(k): str(v) for k, v in conn.execute(select(s.meta.c.key, s.meta.c.value))}
             if not found:
@@ -182,6 +190,17 @@ class IndexStore:
                     raise ConfigurationError(
                         f"this index holds {key}={found.get(key)!r} but the deployment has {value!r}:"
                         " use another database for another deployment"
+                    )
+            adopted = {k: v for k, v in chain_identity.items() if k not in found}
+            if adopted:
+                conn.execute(insert(s.meta), [{"key": k, "value": v} for k, v in adopted.items()])
+                found.update(adopted)
+            for key, value in chain_identity.items():
+                if found[key] != value:
+                    raise ChainMismatch(
+                        f"this index was built from another chain: its {key.replace('_', ' ')} is"
+                        f" {short(found[key])}, the node's is {short(value)} (same contract addresses,"
+                        " different chain: not a reorganisation) — use another database (--db) for this chain"
                     )
         return Checkpoint(int(found["checkpoint_block"]), found["checkpoint_hash"])
 

@@ -225,6 +225,11 @@ def _plain(value: Any, depth: int) -> Any:
     if kind is Decimal:
         if not value.is_finite():
             raise _Slow
+        _sign, digits, exponent = value.as_tuple()
+        if len(digits) <= 15 and -300 <= exponent + len(digits) <= 300:
+            # At most 15 significant digits of a normal double: faithful (parsing's rule),
+            # so the round-trip check below would only confirm it.
+            return _plain_double(float(value))
         nearest = float(value)
         if nearest != nearest or nearest in (float("inf"), float("-inf")):
             raise _Slow

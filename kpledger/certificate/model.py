@@ -1,4 +1,4 @@
-"""The KP certificate document (format version 1, DESIGN.md §2b) as a strict pydantic model.
+"""The KP certificate document (format version 1, docs/format.md §1) as a strict pydantic model.
 
 The format is an interchange contract: other KP systems produce and check it without
 our code, so the model accepts exactly what the format says and reports *every*

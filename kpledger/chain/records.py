@@ -1,6 +1,6 @@
 """Fast decoding of the ledger's fixed-layout certificate view.
 
-Why by hand: ``certificate(bytes32)`` returns one tuple of 18 fields, one of them a
+Why by hand: ``certificate(bytes32)`` returns one tuple of 20 fields, one of them a
 string, and eth_abi's generic decoder spends ~0.1 ms building and walking a decoder
 tree for it on every read, the largest share of a verification's CPU after the round
 trips. The layout is fixed by the contract's ABI, so slicing 32-byte words is enough.
@@ -16,6 +16,7 @@ appear in every read, and ``to_checksum_address`` hashes with keccak each time.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from functools import lru_cache
 from typing import Final
 
@@ -23,12 +24,13 @@ from eth_utils.address import to_checksum_address
 
 from kpledger.chain.abi import dynamic_at
 from kpledger.errors import ChainError
-from kpledger.types import CertificateRecord, CertificateStatus
+from kpledger.types import CertificateRecord, CertificateStatus, day_date
 
 WORD: Final = 32
-FIELDS: Final = 18
+FIELDS: Final = 20
 """Head words of ``ICertificateLedger.Certificate`` (the string is one offset word)."""
 
+MAX_DAY: Final = 2**16 - 1
 _ZERO_WORD: Final = b"\0" * WORD
 _STATUS_COUNT: Final = len(CertificateStatus)
 
@@ -84,6 +86,8 @@ def decode_certificate_view(data: bytes) -> CertificateRecord | None:
         supersedes=_hash(words[15]),
         superseded_by=_hash(words[16]),
         batch_root=_hash(words[17]),
+        issued_on=_day(words[18]),
+        imported_on=_day(words[19]),
     )
 
 
@@ -163,6 +167,19 @@ def _address(word: bytes) -> str | None:
     if word == _ZERO_WORD:
         return None
     return checksum("0x" + word[12:].hex())
+
+
+def _day(word: bytes) -> date | None:
+    """A day number (the contract keeps 16 bits of it); 0 means none."""
+    return optional_day(int.from_bytes(word, "big"))
+
+
+def optional_day(number: int) -> date | None:
+    """The date of a day number from a certificate view, None for 0; a number the
+    contract cannot hold (over 16 bits) is refused rather than turned into a date."""
+    if number > MAX_DAY:
+        raise ViewDecodeError(f"certificate view: day {number} does not fit the contract's 16 bits")
+    return day_date(number) if number else None
 
 
 def _hash(word: bytes) -> bytes | None:

@@ -14,11 +14,24 @@ from typing import Annotated
 
 import typer
 
-from kpledger.cli import audit, cert, config_cmd, demo_cmd, inbox, key, participant, roles, up, verify
+from kpledger.cli import (
+    audit,
+    cert,
+    cert_list,
+    config_cmd,
+    demo_cmd,
+    inbox,
+    key,
+    participant,
+    roles,
+    up,
+    verify,
+)
 from kpledger.cli.errors import KPLedgerGroup
 from kpledger.cli.options import (
     DataDirOption,
     DebugOption,
+    DeploymentOption,
     DevAccountOption,
     KeyOption,
     RpcOption,
@@ -69,6 +82,7 @@ def root(
     ctx: typer.Context,
     data_dir: DataDirOption = None,
     rpc: RpcOption = None,
+    deployment: DeploymentOption = None,
     key: KeyOption = None,
     dev_account: DevAccountOption = None,
     debug: DebugOption = False,
@@ -77,7 +91,9 @@ def root(
     ] = False,
 ) -> None:
     """Global options; each can also follow the command name."""
-    root_session(ctx).set_flags(data_dir=data_dir, rpc=rpc, key=key, dev_account=dev_account, debug=debug)
+    root_session(ctx).set_flags(
+        data_dir=data_dir, rpc=rpc, deployment=deployment, key=key, dev_account=dev_account, debug=debug
+    )
 
 
 up.register(app)
@@ -86,6 +102,7 @@ app.add_typer(participant.app, name="participant")
 app.add_typer(roles.authority_app, name="authority")
 app.add_typer(roles.exporter_app, name="exporter")
 app.add_typer(roles.importer_app, name="importer")
+cert_list.register(cert.app)
 app.add_typer(cert.app, name="cert")
 app.add_typer(audit.app, name="audit")
 app.add_typer(inbox.app, name="inbox")

@@ -15,7 +15,9 @@ import typer
 from rich.markup import escape
 
 from kpledger.cli import output
+from kpledger.cli.errors import UsageProblem
 from kpledger.cli.options import JsonOption, common, session
+from kpledger.errors import ChainError
 
 app = typer.Typer(
     help="Auditor: replay the chain into an index (replay) and produce KP statistics and anomalies (report).",
@@ -100,11 +102,14 @@ def report_command(
         str | None, typer.Option("--as-of", metavar="YYYY-MM-DD", help="Report as of this date (UTC).")
     ] = None,
     cross_check: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--cross-check", help="Also compare the index with the contracts and their deployed code."
+            "--cross-check/--no-cross-check",
+            help="Compare the index with the contracts and their deployed code (default: when the chain"
+            " can be reached).",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     html: Annotated[
         Path | None, typer.Option("--html", help="HTML report file. \\[default: DATA_DIR/audit-report.html]")
     ] = None,
@@ -129,10 +134,18 @@ def report_command(
     if replay_first:
         _replay(db_url)
     checks = None
+    skipped = None
     if cross_check:
         checks = run_cross_check(current.rpc_url(), current.deployment(), db_url, from_sources=False)
+    elif cross_check is None:  # by default: whenever the chain answers
+        try:
+            checks = run_cross_check(current.rpc_url(), current.deployment(), db_url, from_sources=False)
+        except (ChainError, UsageProblem) as exc:
+            skipped = f"not run: the chain could not be reached ({exc})"
     moment = date.fromisoformat(as_of) if as_of else None
     report = build_report(db_url, as_of=moment, checks=checks)
+    if skipped is not None:
+        report.meta["cross_check_note"] = skipped
     target = html or current.settings.data_dir / "audit-report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     report.write_html(target)

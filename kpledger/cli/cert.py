@@ -1,14 +1,16 @@
 """``kpledger cert``: a certificate's life cycle, each step by the role that owns it.
 
 CERT is a certificate JSON file, its number or its document hash (``0x`` + 64 hex).
-A batched certificate needs its proof: ``--proof FILE``, or a ``<name>.proof.json``
-next to the certificate file is picked up by itself.
+A batched certificate needs its proof: ``--proof FILE`` (a proof or bundle file), a
+bundle file as CERT, or a ``<name>.proof.json`` / ``<name>.bundle.json`` next to the
+certificate file, picked up by itself.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,12 +23,11 @@ from kpledger.cli.errors import CLIError, UsageProblem
 from kpledger.cli.options import JsonOption, common, session
 from kpledger.errors import DocumentError
 from kpledger.ledger import Ledger
-from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree, batch_proof_documents
-from kpledger.types import CertificateRecord, CertificateStatus, ChainTerms, Receipt
+from kpledger.types import CertificateRecord, CertificateStatus, ChainTerms, Receipt, exact_amounts
 
 app = typer.Typer(
-    help="Certificates: check offline, anchor, validate, issue, confirm, dispute, resolve, void, amend, show,"
-    " batch.\n\nCERT is a certificate file, its number or its document hash.",
+    help="Certificates: check offline, print (pdf), anchor, validate, issue, confirm, dispute, resolve, void,"
+    " amend, show, batch.\n\nCERT is a certificate file, its number or its document hash.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -44,7 +45,18 @@ ProofOption = Annotated[
         "--proof",
         exists=True,
         dir_okay=False,
-        help="Batch proof file of a batched certificate (default: FILE.proof.json next to the certificate).",
+        help="Proof or bundle file of a batched certificate (default: FILE.proof.json or"
+        " FILE.bundle.json next to the certificate).",
+        show_default=False,
+    ),
+]
+ImportedOnOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--imported-on",
+        formats=["%Y-%m-%d"],
+        help="Day the shipment was imported, YYYY-MM-DD (default: today, UTC, by the chain's clock);"
+        " not before issue, not after expiry, not in the future.",
         show_default=False,
     ),
 ]
@@ -57,20 +69,27 @@ ReasonOption = Annotated[
 
 
 @app.command("check")
-@common(chain=False)
+@common()
 def check(
     files: Files,
     validity_days: Annotated[
         int | None,
         typer.Option("--validity-days", min=1, max=366, help="The exporting participant's validity period."),
     ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Check the documents only, even when a node is available.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Validate certificate files offline against the KP rules (exit 1 if any is invalid).
+    """Validate certificate files against the KP rules (exit 1 if any is invalid).
 
-    Prints every problem with its field and rule.
+    Offline: the document rules. With a node (`kpledger up`, --rpc), also the rules in
+    force on the ledger: the expiry against its date, the exporting participant's status
+    and validity period, the importing participant's status. Prints every problem with
+    its field and rule.
 
     Example: `kpledger cert check shipments/*.json`"""
+    ledger = None if offline else _ledger_if_reachable()
     results: list[dict[str, Any]] = []
     for path in files:
         try:
@@ -79,37 +98,76 @@ def check(
             problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in exc.problems]
             results.append({"file": str(path), "valid": False, "problems": problems})
             continue
+        problems = []
+        if ledger is not None:
+            from kpledger.certificate.in_force import gather, problems_in_force
+
+            found = problems_in_force(certificate, gather(ledger, certificate))
+            problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in found]
         results.append(
             {
                 "file": str(path),
-                "valid": True,
+                "valid": not problems,
                 "number": certificate.number,
                 "document_hash": hash_hex(certificate.document_hash()),
-                "problems": [],
+                "problems": problems,
             }
         )
+    checked = "online" if ledger is not None else "offline"
     if as_json:
-        output.json_out(results)
+        output.json_out([{**item, "checked": checked} for item in results])
     else:
-        for item in results:
-            name = escape(item["file"])
-            if item["valid"]:
-                output.result(
-                    f"[green]✓[/green] {name}: valid — {escape(item['number'])} {item['document_hash']}"
-                )
-                continue
-            count = len(item["problems"])
-            output.result(f"[red]✗[/red] {name}: {count} problem{'s' if count != 1 else ''}")
-            for problem in item["problems"]:
-                output.result(
-                    f"    [bold]{escape(problem['field'])}[/bold]: {escape(problem['message'])}"
-                    f" [dim]\\[{escape(problem['rule'])}][/dim]"
-                )
-        invalid = sum(1 for item in results if not item["valid"])
-        if len(results) > 1:
-            output.result(f"{len(results) - invalid} valid, {invalid} invalid")
+        _print_checks(results)
+        _say_what_was_checked(ledger is not None, offline)
     if any(not item["valid"] for item in results):
         raise typer.Exit(1)
+
+
+def _ledger_if_reachable() -> Ledger | None:
+    """A reader of the recorded deployment when a node is named and answers (None:
+    check offline). A node of another chain is refused, not skipped."""
+    from kpledger.errors import ConnectionFailed
+
+    current = session()
+    url, _ = current.node()
+    if url is None or not current.settings.deployment_path.is_file():
+        return None
+    try:
+        return current.ledger()
+    except ConnectionFailed:
+        return None
+
+
+def _print_checks(results: list[dict[str, Any]]) -> None:
+    for item in results:
+        name = escape(item["file"])
+        if item["valid"]:
+            number = escape(item["number"])
+            output.result(f"[green]✓[/green] {name}: valid — {number} {item['document_hash']}")
+            continue
+        count = len(item["problems"])
+        output.result(f"[red]✗[/red] {name}: {count} problem{'s' if count != 1 else ''}")
+        for problem in item["problems"]:
+            output.result(
+                f"    [bold]{escape(problem['field'])}[/bold]: {escape(problem['message'])}"
+                f" [dim]\\[{escape(problem['rule'])}][/dim]"
+            )
+    invalid = sum(1 for item in results if not item["valid"])
+    if len(results) > 1:
+        output.result(f"{len(results) - invalid} valid, {invalid} invalid")
+
+
+def _say_what_was_checked(online: bool, asked_offline: bool) -> None:
+    from kpledger.certificate.in_force import CHECKED_ONLINE
+
+    if online:
+        output.notice(f"[dim]checked the document rules and on the ledger: {'; '.join(CHECKED_ONLINE)}[/dim]")
+        return
+    why = "--offline" if asked_offline else "no reachable node or deployment record"
+    output.notice(
+        f"[dim]checked offline ({why}): the document rules only, not {'; '.join(CHECKED_ONLINE)}"
+        " — start `kpledger up` or pass --rpc URL to check those too[/dim]"
+    )
 
 
 @app.command("sample")
@@ -143,6 +201,49 @@ def sample(
     except DocumentError as exc:
         raise UsageProblem(f"cannot make that sample: {exc.problems[0]}") from None
     output.plain(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@app.command("pdf")
+@common(chain=False)
+def pdf(
+    file: Annotated[
+        Path, typer.Argument(metavar="CERT.json", help="Certificate JSON file.", show_default=False)
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--output", "-o", help="PDF file to write (default: CERT.pdf).")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Verification page the QR code links to (default: public_url setting, the running"
+            " `kpledger up`, or http://host:port).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Print a certificate: an A4 PDF of every Annex I element, with a QR code linking to its
+    verification page (`<base>/v/<number>?h=<hash>`) and the document hash in text.
+
+    Example: `kpledger cert pdf my-cert.json -o my-cert.pdf`"""
+    from kpledger.errors import ConfigurationError
+    from kpledger.printing import certificate_pdf, verification_link
+
+    certificate = refs.load_certificate(file)
+    base = base_url or session().public_url()
+    target = out if out is not None else file.with_suffix(".pdf")
+    try:
+        data = certificate_pdf(certificate, base_url=base)
+    except ConfigurationError as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        raise UsageProblem(f"cannot write {target}: {exc.strerror}") from None
+    link = verification_link(base, certificate.number, certificate.document_hash())
+    output.result(
+        f"[green]✓[/green] {escape(str(target))}: {escape(certificate.number)} — QR links to {escape(link)}"
+    )
 
 
 # ---------------------------------------------------------------------- exporter
@@ -285,13 +386,17 @@ def amend(
 
 @app.command("confirm")
 @common()
-def confirm(cert: CertArg, proof: ProofOption = None) -> None:
-    """Confirm receipt of a shipment (importing authority): ISSUED → RECEIVED.
+def confirm(cert: CertArg, proof: ProofOption = None, imported_on: ImportedOnOption = None) -> None:
+    """Confirm receipt of a shipment (importing authority): ISSUED → RECEIVED, with the
+    day it was imported. A shipment imported after expiry cannot be confirmed: record a
+    discrepancy instead (`cert dispute`).
 
-    Example: `kpledger --dev-account be-authority cert confirm BW-2026-000123.json`"""
+    Example: `kpledger --dev-account be-authority cert confirm BW-2026-000123.json --imported-on 2026-08-02`
+    (default: imported today, UTC)."""
     ref = refs.cert_ref(cert, proof)
     ledger = session().ledger(sign=True)
-    receipt = ledger.confirm_receipt(ref.ref, batch_proof=ref.proof)
+    day = imported_on.date() if imported_on is not None else None
+    receipt = ledger.confirm_receipt(ref.ref, imported_on=day, batch_proof=ref.proof)
     _done(ledger, _hash(ledger, ref), f"confirmed receipt of {ref.label}", receipt)
 
 
@@ -312,13 +417,16 @@ def dispute(cert: CertArg, reason: ReasonOption, proof: ProofOption = None) -> N
 def resolve(
     cert: CertArg,
     note: Annotated[str, typer.Option("--note", "-n", help="How it was resolved (optional).")] = "",
+    imported_on: ImportedOnOption = None,
 ) -> None:
-    """Accept a disputed shipment after all (importing authority): DISPUTED → RECEIVED.
+    """Accept a disputed shipment after all (importing authority): DISPUTED → RECEIVED,
+    with the day it was imported (checked as for `cert confirm`).
 
-    Example: `kpledger cert resolve BW-2026-000123 -n "recounted: 3 parcels"`"""
+    Example: `kpledger cert resolve BW-2026-000123 -n "recounted: 3 parcels" --imported-on 2026-08-02`"""
     ref = refs.cert_ref(cert)
     ledger = session().ledger(sign=True)
-    receipt = ledger.resolve_dispute(ref.ref, note)
+    day = imported_on.date() if imported_on is not None else None
+    receipt = ledger.resolve_dispute(ref.ref, note, imported_on=day)
     _done(ledger, _hash(ledger, ref), f"resolved the dispute on {ref.label}", receipt)
 
 
@@ -354,7 +462,8 @@ def show(cert: CertArg, proof: ProofOption = None, as_json: JsonOption = False) 
         return
     if record is None:
         raise CLIError(
-            f"{ref.label} is not on the ledger", hint="check the number, or `kpledger verify FILE`"
+            f"{ref.label} is not on the ledger",
+            hint=refs.BATCH_HINT if ref.proof is None else "check the number, or `kpledger verify FILE`",
         )
     timeline = ledger.timeline(record.document_hash)
     entries = [
@@ -395,56 +504,77 @@ def batch(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Where to write the proof files (default: next to each certificate)."
+            "--out", "-o", help="Where to write the holders' files (default: next to each certificate)."
         ),
+    ] = None,
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="`bundle`: one NAME.bundle.json per certificate (document + proof);"
+            " `proof`: a NAME.proof.json beside it.",
+        ),
+    ] = "bundle",
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Processes validating (default: one per core).")
     ] = None,
 ) -> None:
     """Anchor a directory of certificates as one Merkle batch (exporting authority).
 
-    All certificates must share the exporting participant. Writes `NAME.proof.json`
-    for each: the importer needs it to verify, confirm or dispute that certificate.
+    Every certificate is checked first (every format rule, one exporting participant,
+    unique numbers and documents, none already on the ledger or batched); any problem
+    refuses the whole batch, listing them all. Then writes `NAME.bundle.json` for each:
+    the importer needs it to verify, confirm or dispute that certificate. Existing
+    bundle or proof files are never overwritten.
 
     Example: `kpledger --dev-account bw-authority cert batch shipments/2026-03-02/`"""
-    files = sorted(p for p in directory.glob("*.json") if not p.name.endswith(refs.PROOF_SUFFIX))
+    from kpledger.batch import BatchRefused, certificate_files, run_batch
+
+    if layout not in ("bundle", "proof"):
+        raise UsageProblem(f"--layout {layout!r}: give `bundle` or `proof`")
+    files = certificate_files(directory)
     if not files:
         raise UsageProblem(f"{directory} holds no certificate .json files")
-    loaded: list[tuple[Path, ChainTerms]] = []
-    with output.progress() as bar:
-        task = bar.add_task("checking certificates", total=len(files))
-        for path in files:
-            loaded.append((path, refs.certificate_terms(path)[1]))
-            bar.advance(task)
-    origins = sorted({terms.origin for _, terms in loaded})
-    if len(origins) != 1:
-        raise CLIError(
-            f"a batch holds certificates of one exporting participant; {directory} has {', '.join(origins)}",
-            hint="split the directory by exporting participant",
-        )
-    numbers = [terms.number for _, terms in loaded]
-    if len(set(numbers)) != len(numbers):
-        raise CLIError(
-            "two certificates in the batch share a number", hint="each certificate number is used once"
-        )
-    tree = StandardMerkleTree.of([list(terms.as_tuple()) for _, terms in loaded], CERTIFICATE_LEAF)
     ledger = session().ledger(sign=True)
-    receipt = ledger.anchor_batch(origins[0], bytes.fromhex(tree.root[2:]), len(loaded))
-    documents = batch_proof_documents(
-        tree, chain_id=ledger.deployment.chain_id, ledger=ledger.deployment.ledger,
-        anchor_tx="0x" + receipt.tx_hash.hex(),
-    )  # fmt: skip
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
     with output.progress() as bar:
-        task = bar.add_task("writing proofs", total=len(loaded))
-        for (path, _), document in zip(loaded, documents, strict=True):
-            target = (out or path.parent) / (path.name.removesuffix(".json") + refs.PROOF_SUFFIX)
-            target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-            bar.advance(task)
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            anchored = run_batch(
+                ledger, files, out=out, layout="bundle" if layout == "bundle" else "proof",
+                workers=workers, progress=progress,
+            )  # fmt: skip
+        except BatchRefused as exc:
+            bar.stop()
+            _report_refusal(exc)
+    prepared = anchored.prepared
     output.success(
-        f"anchored a batch of {len(loaded)} {origins[0]} certificates — root {tree.root},"
-        f" block {receipt.block_number}"
+        f"anchored a batch of {len(prepared.members)} {prepared.origin} certificates —"
+        f" root {prepared.tree.root}, block {anchored.receipt.block_number}"
     )
-    output.result(f"proof files: {escape(str(out or directory))}/*{refs.PROOF_SUFFIX}")
+    suffix = refs.BUNDLE_SUFFIX if layout == "bundle" else refs.PROOF_SUFFIX
+    output.result(f"{layout} files: {escape(str(out or directory))}/*{suffix}")
+
+
+def _report_refusal(exc: Any) -> None:
+    count = len(exc.problems)
+    for problem in exc.problems[:50]:
+        output.result(
+            f"[red]✗[/red] {escape(problem.source)}: [bold]{escape(problem.field)}[/bold]:"
+            f" {escape(problem.message)} [dim]\\[{escape(problem.rule)}][/dim]"
+        )
+    if count > 50:
+        output.result(f"… and {count - 50} more")
+    first = exc.problems[0]
+    raise CLIError(
+        f"batch refused, nothing anchored: {count} problem{'s' if count != 1 else ''}; first: {first}",
+        hint="fix every problem listed (a batch holds one exporting participant's certificates)",
+    )
 
 
 # ---------------------------------------------------------------------- helpers
@@ -474,6 +604,7 @@ def _terms_dict(terms: ChainTerms) -> dict[str, Any]:
         "destination": terms.destination,
         "carats": terms.carats / 100,
         "value_usd": terms.value_cents / 100,
+        **exact_amounts(terms.carats, terms.value_cents),
         "parcels": terms.parcels,
         "expires": output.when(terms.expires_at),
     }
@@ -487,12 +618,14 @@ def _record_dict(record: CertificateRecord) -> dict[str, Any]:
         "supersedes": hash_hex(record.supersedes) if record.supersedes else None,
         "superseded_by": hash_hex(record.superseded_by) if record.superseded_by else None,
         "batch_root": hash_hex(record.batch_root) if record.batch_root else None,
+        "issued_on": record.issued_on.isoformat() if record.issued_on else None,
+        "imported_on": record.imported_on.isoformat() if record.imported_on else None,
     }
 
 
 _RECORD_FIELDS = (
     "document_hash", "origin", "destination", "carats", "value_usd", "parcels", "expires", "exporter",
-    "supersedes", "superseded_by", "batch_root",
+    "supersedes", "superseded_by", "batch_root", "issued_on", "imported_on",
 )  # fmt: skip
 
 

@@ -51,6 +51,11 @@ class CLISettings(BaseSettings):
     dev_account: str | None = Field(None, description="DEV-ONLY account (index or demo role) on a local node")
     host: str = Field("127.0.0.1", description="address the API and page listen on")
     port: int = Field(8000, ge=1, le=65535, description="port of the API and page")
+    public_url: str | None = Field(
+        None,
+        description="base URL of the verification page that printed QR codes link to"
+        " (default: the API `kpledger up` runs, else http://<host>:<port>)",
+    )
     node_port: int = Field(8545, ge=1, le=65535, description="port of the local anvil node")
     chain_id: int = Field(31337, ge=1, description="chain id of the local anvil node")
     node_accounts: int = Field(40, ge=10, le=1000, description="funded DEV-ONLY accounts of the local node")
@@ -58,6 +63,15 @@ class CLISettings(BaseSettings):
     demo_certificates: int = Field(300, ge=10, le=100_000, description="certificates the demo seeds")
     receipt_timeout: float = Field(120.0, gt=0, description="seconds to wait for a transaction receipt")
     debug: bool = Field(False, description="show tracebacks")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL of the verification page")
+        return value.rstrip("/")
 
     @field_validator("rpc")
     @classmethod

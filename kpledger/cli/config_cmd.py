@@ -10,6 +10,7 @@ from kpledger.cli import output
 from kpledger.cli.config import CLISettings, config_file, sources
 from kpledger.cli.errors import UsageProblem
 from kpledger.cli.options import JsonOption, common, session
+from kpledger.cli.session import DEFAULT_RPC
 
 app = typer.Typer(
     help="Settings: flags > environment (KPLEDGER_*) > DATA_DIR/config.toml > defaults.",
@@ -28,11 +29,17 @@ def show(as_json: JsonOption = False) -> None:
     settings = current.settings
     origin = sources(settings, current.flags)
     values = settings.model_dump(mode="json")
+    node, node_origin = current.node()
     if as_json:
-        output.json_out({name: {"value": values[name], "source": origin[name]} for name in values})
+        shown = {name: {"value": values[name], "source": origin[name]} for name in values}
+        output.json_out({**shown, "node": {"value": node, "source": node_origin}})
         return
     path = config_file(settings.data_dir)
     output.result(f"config file: {path if path else f'none ({settings.data_dir}/config.toml)'}")
+    if node is None:
+        output.result(f"node used: none for writes; reads try {DEFAULT_RPC} (from {node_origin})")
+    else:
+        output.result(f"node used: {node} (from {node_origin})")
     output.table(None, ("setting", "value", "source", "variable"),
                  [(n, values[n], origin[n], f"KPLEDGER_{n.upper()}") for n in values])  # fmt: skip
 

@@ -58,8 +58,8 @@ _CONTRACT_HINTS: Final[dict[str, str]] = {
     "RegistryRoleNotHeld": "sign with an account that holds the role (--key FILE or --dev-account N),"
     " or have it appointed or licensed first",
     "RegistryRoleAlreadyHeld": "nothing to do: the account already holds the role",
-    "AccessControlUnauthorizedAccount": "the signing account lacks the role this needs (governance, or an"
-    " authority of the participant concerned): sign with --key or --dev-account of an account that holds it",
+    "AccessControlUnauthorizedAccount": "sign with --key KEYSTORE (or --dev-account on a local node) of an"
+    " account that holds the role; `kpledger participant show CODE` lists who does",
     "CertificateHashAlreadyUsed": "this exact document is on the ledger already: `kpledger cert show FILE`",
     "CertificateNumberAlreadyUsed": "each certificate number is used once: give the document a new number",
     "CertificateInvalidTransition": "see where the certificate stands: `kpledger cert show CERT`",
@@ -67,6 +67,12 @@ _CONTRACT_HINTS: Final[dict[str, str]] = {
     "CertificateExpired": "an expired certificate can no longer change; issue a new one",
     "CertificateExpiryInPast": "expires_on must be in the future",
     "CertificateValidityTooLong": "expires_on exceeds the exporting participant's validity period",
+    "CertificateImportDateAfterExpiry": "a shipment imported after the certificate's expiry cannot be"
+    " confirmed: record a discrepancy (`kpledger cert dispute CERT -r ...`), or give the real import date"
+    " with --imported-on YYYY-MM-DD",
+    "CertificateImportDateBeforeIssue": "the import date is before the certificate was issued: check"
+    " --imported-on YYYY-MM-DD",
+    "CertificateImportDateInFuture": "the import date is after today (UTC): check --imported-on YYYY-MM-DD",
     "BatchInvalidProof": "the proof file does not belong to this certificate or batch",
     "BatchUnknown": "the batch root of the proof file is not anchored on this ledger",
 }
@@ -87,15 +93,11 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, CLIError):
         return f"{exc} — {exc.hint}" if exc.hint else str(exc)
     if isinstance(exc, ContractError):
-        notice = getattr(exc, "notice", "") or ""
+        from kpledger.chain.explain import explain
+
         hint = _CONTRACT_HINTS.get(exc.solidity_name)
-        text = (
-            f"the contract refused: {notice.rstrip('.')} — {exc}"
-            if notice
-            else f"the contract refused: {exc}"
-        )
-        text = text.replace("\n", " ")
-        return f"{text}; {hint}" if hint else text
+        text = f"refused ({exc.solidity_name}): {explain(exc)}".replace("\n", " ")
+        return f"{text} — {hint}" if hint else text
     if isinstance(exc, DocumentError):
         return f"{exc} — run `kpledger cert check FILE` to list every problem"
     if isinstance(exc, ConnectionFailed):
@@ -107,6 +109,11 @@ def describe(exc: BaseException) -> str:
     if not message:
         return type(exc).__name__
     first = message.splitlines()[0]
+    if isinstance(exc, ChainError) and "insufficient funds" in message.lower():
+        return (
+            f"{first} — the signing account has no ether for gas: on a local node run"
+            " `kpledger key fund KEYSTORE`; on a consortium chain ask its operator"
+        )
     log = re.search(r"last lines of (\S+?):", message) or re.search(r"log (\S+) is empty", message)
     if log is not None:  # a local node that would not start: its log says why
         return f"{first} — see {log.group(1)}"

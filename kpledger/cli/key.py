@@ -78,6 +78,56 @@ def address(path: Annotated[Path, typer.Argument(metavar="KEYSTORE", exists=True
     """Print the address of a keystore file (no password needed).
 
     Example: `kpledger key address bw-authority.keystore.json`"""
+    output.plain(_keystore_address(path))
+
+
+@app.command("fund")
+@common()
+def fund(
+    target: Annotated[
+        str, typer.Argument(metavar="KEYSTORE|ADDRESS", help="A keystore file, an address or a demo role.")
+    ],
+    eth: Annotated[
+        int, typer.Option("--eth", min=1, max=1_000_000, help="Ether to set the balance to.")
+    ] = 100,
+) -> None:
+    """Give an account DEV-ONLY ether on a local node, so a new keystore can pay for gas.
+
+    Local anvil or Hardhat node only (it sets the balance with the node's dev RPC); a
+    consortium chain runs with zero gas price or funds accounts its own way.
+
+    Example: `kpledger key fund bw-exporter.keystore.json`"""
+    from kpledger.chain.http_rpc import HttpRpc
+    from kpledger.chain.rpc import RpcError
+    from kpledger.cli.options import session
+    from kpledger.cli.refs import account
+
+    path = Path(target)
+    address = _keystore_address(path) if path.is_file() else account(target)
+    current = session()
+    url = current.rpc_url(write=True)
+    rpc = HttpRpc(url)
+    answer = rpc.call("eth_chainId", [])
+    chain_id = int(answer, 16) if isinstance(answer, str) else int(answer)
+    if not current.dev_keys_allowed(chain_id, url):
+        raise UsageProblem(
+            f"`key fund` works only on a local dev node, not {url} (chain {chain_id})",
+            hint="on a consortium chain, ask its operator to fund the account (QBFT networks may run with"
+            " zero gas price)",
+        )
+    wei = hex(eth * 10**18)
+    for method in ("anvil_setBalance", "hardhat_setBalance"):
+        try:
+            rpc.call(method, [address, wei])
+            break
+        except RpcError:
+            continue
+    else:
+        raise UsageProblem(f"the node at {url} sets no balances (neither anvil nor Hardhat)")
+    output.success(f"{address} holds {eth} DEV-ONLY ETH on the local node at {url}")
+
+
+def _keystore_address(path: Path) -> str:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         raw = str(document["address"])
@@ -85,7 +135,7 @@ def address(path: Annotated[Path, typer.Argument(metavar="KEYSTORE", exists=True
         raise UsageProblem(f"{path} is not a keystore file with an address") from None
     from eth_utils.address import to_checksum_address
 
-    output.plain(str(to_checksum_address("0x" + raw.removeprefix("0x"))))
+    return str(to_checksum_address("0x" + raw.removeprefix("0x")))
 
 
 @app.command("dev")

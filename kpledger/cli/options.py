@@ -45,6 +45,17 @@ RpcOption = Annotated[
         rich_help_panel=CONNECTION,
     ),
 ]
+DeploymentOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--deployment",
+        metavar="FILE",
+        help="Deployment record (contract addresses and chain identity)."
+        " \\[env: KPLEDGER_DEPLOYMENT] \\[default: DATA_DIR/deployment.json]",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
+]
 KeyOption = Annotated[
     Path | None,
     typer.Option(
@@ -80,6 +91,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 _CHAIN_PARAMS: dict[str, Any] = {
     "data_dir": DataDirOption,
     "rpc": RpcOption,
+    "deployment": DeploymentOption,
     "key": KeyOption,
     "dev_account": DevAccountOption,
     "debug": DebugOption,

@@ -27,6 +27,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+PIPE_WIDTH = 1_000
+"""Columns a table may use when stdout is not a terminal (it takes only what it needs)."""
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -77,7 +80,9 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
         grid.add_column(column)
     for row in rows:
         grid.add_row(*(_cell(c) for c in row))
-    out.print(grid)
+    # A pipe or a file has no width: rich would cut the table at 80 columns.
+    target = out if out.is_terminal else Console(file=out.file, width=PIPE_WIDTH, highlight=False, soft_wrap=True)
+    target.print(grid)
 
 
 def _cell(value: Any) -> str:

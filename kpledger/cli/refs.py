@@ -3,23 +3,35 @@ references (a file, a number or a document hash), batch proof files and accounts
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from kpledger.certificate import Certificate, hash_document_bytes, parse_certificate, parse_hash
+from kpledger.batch.holder_files import (
+    BUNDLE_FORMAT,
+    BUNDLE_SUFFIX,
+    PROOF_SUFFIX,
+    HolderFile,
+    HolderFileError,
+    read_proof,
+    split_bundle,
+)
+from kpledger.certificate import (
+    Certificate,
+    hash_document_bytes,
+    load_document,
+    parse_certificate,
+    parse_hash,
+)
 from kpledger.cli.errors import CLIError, UsageProblem
 from kpledger.demo import ledger_terms
 from kpledger.errors import DocumentError, KPLedgerError, MerkleError
 from kpledger.ledger import BatchProof
-from kpledger.merkle import verify_proof_document
 from kpledger.types import ChainTerms
 
 HASH_PATTERN = re.compile(r"0[xX][0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
-PROOF_SUFFIX = ".proof.json"
 
 
 def read_file(path: Path) -> bytes:
@@ -68,20 +80,31 @@ class CertRef:
 
 
 def cert_ref(text: str, proof_file: Path | None = None) -> CertRef:
-    """``text`` is a certificate file, a document hash (``0x`` + 64 hex) or a number."""
+    """``text`` is a certificate file, a bundle file, a document hash (``0x`` + 64 hex) or
+    a number. A proof comes from ``proof_file`` (a proof or bundle file), from the bundle
+    itself, or from ``NAME.proof.json`` / ``NAME.bundle.json`` next to the file."""
     path = Path(text)
     proof = load_proof(proof_file) if proof_file is not None else None
     if path.is_file():
+        data = read_file(path)
+        bundle = _bundle(data, path)
+        if bundle is not None:
+            assert bundle.document_hash is not None
+            digest = bundle.document_hash
+            return CertRef(digest, f"{path.name} (0x{digest.hex()[:12]}…)", proof or bundle.proof)
         try:
-            digest, _ = hash_document_bytes(read_file(path))
+            digest, _ = hash_document_bytes(data)
         except DocumentError as exc:
             raise CLIError(
                 f"{path} is not a certificate file: {exc.problems[0].message}",
                 hint="give a certificate file, its number or its document hash",
             ) from None
-        sibling = path.with_name(path.name.removesuffix(".json") + PROOF_SUFFIX)
-        if proof is None and sibling.is_file():
-            proof = load_proof(sibling)
+        if proof is None:
+            stem = path.name.removesuffix(".json")
+            for sibling in (path.with_name(stem + PROOF_SUFFIX), path.with_name(stem + BUNDLE_SUFFIX)):
+                if sibling.is_file():
+                    proof = load_proof(sibling)
+                    break
         return CertRef(digest, f"{path.name} (0x{digest.hex()[:12]}…)", proof)
     if HASH_PATTERN.fullmatch(text):
         return CertRef(parse_hash(text), text[:14] + "…", proof)
@@ -92,34 +115,50 @@ def cert_ref(text: str, proof_file: Path | None = None) -> CertRef:
     return CertRef(text, text, proof)
 
 
-def load_proof(path: Path) -> BatchProof:
-    """A ``kpledger-batch-proof-v1`` document as the ledger's BatchProof, checked offline."""
+#: What to say when a hash is unknown: a batched certificate is known by its proof only.
+BATCH_HINT: Final = "anchored in a batch? pass --proof FILE (its .proof.json or .bundle.json)"
+
+
+def verify_subject(path: Path, proof: BatchProof | None) -> tuple[Path | dict[str, Any], BatchProof | None]:
+    """What ``verify`` is given for a file: a bundle's document and proof, or the file
+    and its proof (``proof``, else a proof or bundle file next to it)."""
+    bundle = _bundle(read_file(path), path)
+    if bundle is not None:
+        assert bundle.document is not None
+        return bundle.document, proof or bundle.proof
+    if proof is None:
+        stem = path.name.removesuffix(".json")
+        for sibling in (path.with_name(stem + PROOF_SUFFIX), path.with_name(stem + BUNDLE_SUFFIX)):
+            if sibling.is_file():
+                return path, load_proof(sibling)
+    return path, proof
+
+
+def _bundle(data: bytes, path: Path) -> HolderFile | None:
+    """The bundle a file holds, or None for any other file (a certificate, a PDF)."""
+    if BUNDLE_FORMAT.encode() not in data[:4096]:
+        return None
     try:
-        document: Any = json.loads(read_file(path))
-        if not verify_proof_document(document):
-            raise CLIError(
-                f"{path}: the proof does not lead from its leaf to its root", hint="the file was altered"
-            )
-        leaf = document["leaf"]
-        terms = ChainTerms(
-            document_hash=bytes.fromhex(str(leaf[0])[2:]),
-            number=str(leaf[1]),
-            origin=bytes.fromhex(str(leaf[2])[2:]).decode("ascii"),
-            destination=bytes.fromhex(str(leaf[3])[2:]).decode("ascii"),
-            carats=int(leaf[4]),
-            value_cents=int(leaf[5]),
-            parcels=int(leaf[6]),
-            expires_at=int(leaf[7]),
-        )
-        return BatchProof(
-            terms, bytes.fromhex(document["root"][2:]), tuple(bytes.fromhex(p[2:]) for p in document["proof"])
-        )
-    except KPLedgerError as exc:
-        if isinstance(exc, CLIError):
-            raise
-        raise UsageProblem(f"{path} is not a batch proof file: {exc}") from None
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise UsageProblem(f"{path} is not a batch proof file: {type(exc).__name__}: {exc}") from None
+        value = load_document(data)
+    except DocumentError:
+        return None
+    if value.get("format") != BUNDLE_FORMAT:
+        return None
+    try:
+        return split_bundle(value, where=str(path))
+    except HolderFileError as exc:
+        raise CLIError(str(exc), hint="the bundle was altered; ask its sender for the original") from None
+
+
+def load_proof(path: Path) -> BatchProof:
+    """A proof file or bundle file as the ledger's BatchProof, checked offline
+    (:func:`kpledger.batch.read_proof`, with the CLI's messages)."""
+    read_file(path)  # the CLI's own message for a missing or unreadable file
+    try:
+        return read_proof(path)
+    except HolderFileError as exc:
+        hint = "the file was altered" if "altered" in str(exc) else "give a .proof.json or .bundle.json file"
+        raise CLIError(str(exc), hint=hint) from None
 
 
 def account(text: str) -> str:
@@ -140,4 +179,13 @@ def account(text: str) -> str:
     return dev_only_addresses(index + 1)[index]
 
 
-__all__ = ["MerkleError", "account", "cert_ref", "certificate_terms", "load_certificate", "load_proof"]
+__all__ = [
+    "BUNDLE_SUFFIX",
+    "PROOF_SUFFIX",
+    "MerkleError",
+    "account",
+    "cert_ref",
+    "certificate_terms",
+    "load_certificate",
+    "load_proof",
+]

@@ -6,8 +6,12 @@ which contracts, which key" is decided here once, with the same rules and messag
 all of them:
 
 - the RPC URL: ``--rpc`` / ``KPLEDGER_RPC`` / config ``rpc``; else the node a running
-  ``kpledger up`` recorded in ``<data dir>/run.json``; else ``http://127.0.0.1:8545``;
-- the deployment: ``--deployment`` / ``<data dir>/deployment.json``;
+  ``kpledger up`` recorded in ``<data dir>/run.json``; else, for reads only,
+  ``http://127.0.0.1:8545`` (a write is never sent to a node nobody named: another
+  ledger may listen there);
+- the deployment: ``--deployment`` / ``<data dir>/deployment.json``; the session checks
+  the node is the deployment's chain (chain id, genesis and deployment block hashes,
+  :mod:`kpledger.chain.identity`) before its first read or write;
 - the signer: ``--key FILE`` (an encrypted keystore; password from
   ``KPLEDGER_KEY_PASSWORD`` or a prompt), else ``KPLEDGER_PRIVATE_KEY``, else
   ``--dev-account N|ROLE`` — a public DEV-ONLY key, accepted only on a local node.
@@ -77,13 +81,43 @@ class Session:
             return None
         return record
 
-    def rpc_url(self) -> str:
+    def node(self) -> tuple[str | None, str]:
+        """The node URL this session uses and where it came from (the URL is None when
+        nothing names one: no setting and no running ``kpledger up``)."""
+        from kpledger.cli.config import sources
+
         if self.settings.rpc:
-            return self.settings.rpc
+            origin = {"flag": "--rpc", "env": "KPLEDGER_RPC", "config file": "the config file"}
+            return self.settings.rpc, origin.get(sources(self.settings, self.flags)["rpc"], "--rpc")
         record = self.run_record()
         if record is not None and isinstance(record.get("rpc"), str):
-            return str(record["rpc"])
+            return str(record["rpc"]), f"the running `kpledger up` ({self.settings.run_path})"
+        return None, (
+            "nothing: no --rpc, KPLEDGER_RPC or config rpc, and no running ledger in"
+            f" {self.settings.run_path}"
+        )
+
+    def rpc_url(self, *, write: bool = False) -> str:
+        """The node to talk to; ``write`` refuses the default URL (see the module doc)."""
+        url, origin = self.node()
+        if url is not None:
+            return url
+        if write:
+            raise UsageProblem(
+                f"this command writes to the ledger, but no node is named ({origin})",
+                hint="start the local ledger with `kpledger up`, or pass --rpc URL (KPLEDGER_RPC)",
+            )
         return DEFAULT_RPC
+
+    def public_url(self) -> str:
+        """Where printed certificates' QR codes send people: the configured page, else the
+        page the running ``kpledger up`` serves, else the configured host and port."""
+        if self.settings.public_url:
+            return self.settings.public_url
+        record = self.run_record()
+        if record is not None and isinstance(record.get("api"), str):
+            return str(record["api"]).rstrip("/")
+        return self.settings.api_url
 
     def deployment(self) -> Deployment:
         path = self.settings.deployment_path
@@ -91,16 +125,22 @@ class Session:
             raise UsageProblem(
                 f"no deployment record at {path}",
                 hint="start a local ledger with `kpledger up`, deploy with `kpledger deploy`,"
-                " or point --data-dir / --deployment at an existing record",
+                " or point --data-dir DIR or --deployment FILE at an existing record",
             )
         return Deployment.load(path)
 
     def ledger(self, *, sign: bool = False, default_dev: int | None = None) -> Ledger:
         """A client of the recorded deployment; ``sign`` binds the configured signer
         (or DEV-ONLY account ``default_dev`` when none is configured)."""
-        url = self.rpc_url()
+        url = self.rpc_url(write=sign)
         deployment = self.deployment()
         ledger = Ledger.connect(url, deployment, receipt_timeout=self.settings.receipt_timeout)
+        if not deployment.has_identity:
+            output.notice(
+                f"[yellow]the deployment record {self.settings.deployment_path} does not name its chain"
+                " (genesis and deployment block hashes), so only its chain id was checked; record them with"
+                " `kpledger deploy --record-identity`"
+            )
         if sign:
             ledger = ledger.as_signer(self.signer(deployment.chain_id, url, default_dev=default_dev))
         return ledger

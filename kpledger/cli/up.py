@@ -18,6 +18,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ import typer
 from rich.markup import escape
 
 from kpledger.chain.deployment import Deployment
+from kpledger.chain.identity import describe_expected
 from kpledger.chain.sender import Signer
 from kpledger.cli import output
 from kpledger.cli.demo_cmd import print_summary, run_demo
@@ -171,6 +173,20 @@ def _start_node(current: Session, *, seed_demo: bool) -> Any:
         ) from None
 
 
+def _record_identity(ledger: Ledger, path: Path) -> Deployment:
+    """Complete an older deployment record with the identity of the chain ``ledger``
+    is connected to (its contracts checked there) and save it."""
+    from kpledger.chain.identity import read_facts
+
+    recorded = ledger.deployment
+    if recorded.has_identity:
+        return recorded
+    upgraded = recorded.with_identity(read_facts(ledger.rpc, recorded.block))
+    upgraded.save(path)
+    output.notice(f"recorded the chain identity in {escape(str(path))}: {describe_expected(upgraded)}")
+    return upgraded
+
+
 def _deployment(current: Session, url: str, node: Any) -> tuple[Ledger, bool]:
     """The recorded deployment if its contracts are on this chain, else a new one."""
     from kpledger.chain.connection import connect_rpc
@@ -183,6 +199,8 @@ def _deployment(current: Session, url: str, node: Any) -> tuple[Ledger, bool]:
         try:
             ledger = Ledger.connect(w3, recorded, receipt_timeout=settings.receipt_timeout)
             output.notice(f"contracts found: registry {recorded.registry}, ledger {recorded.ledger}")
+            if not recorded.has_identity:  # a record of an older kpledger, on the node up runs itself
+                ledger.deployment = _record_identity(ledger, path)
             return ledger, False
         except ConfigurationError as exc:
             stale = path.with_name(path.name + ".stale")
@@ -314,6 +332,14 @@ def deploy(
     force: Annotated[
         bool, typer.Option("--force", help="Deploy even if the recorded contracts exist.")
     ] = False,
+    record_identity: Annotated[
+        bool,
+        typer.Option(
+            "--record-identity",
+            help="Deploy nothing: add the chain identity (genesis and deployment block hashes) to an older"
+            " deployment record, after checking its contracts are on the node's chain.",
+        ),
+    ] = False,
 ) -> None:
     """Deploy the contracts and record them in DATA_DIR/deployment.json.
 
@@ -328,7 +354,11 @@ def deploy(
     current = session()
     settings = current.settings
     path = settings.deployment_path
-    url = current.rpc_url()
+    url = current.rpc_url(write=True)
+    if record_identity:
+        upgraded = _record_identity(Ledger.connect(url, current.deployment()), path)
+        output.success(f"recorded chain {describe_expected(upgraded)} in {escape(str(path))}")
+        return
     w3 = connect_rpc(url)
     if path.is_file() and not force:
         recorded = Deployment.load(path)

@@ -55,13 +55,21 @@ def hash_command(
 
 @common()
 def verify_command(
-    subject: Annotated[
-        str, typer.Argument(metavar="FILE|HASH", help="A certificate file, or a document hash (0x + 64 hex).")
+    subjects: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="FILE|HASH...",
+            help="Certificate or bundle files, or document hashes (0x + 64 hex); several give one line each.",
+        ),
     ],
     proof: Annotated[
         Path | None,
         typer.Option(
-            "--proof", exists=True, dir_okay=False, help="Batch proof file of a batched certificate."
+            "--proof",
+            exists=True,
+            dir_okay=False,
+            help="Proof or bundle file of a batched certificate (default: FILE.proof.json or"
+            " FILE.bundle.json next to the file).",
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -71,20 +79,28 @@ def verify_command(
 ) -> None:
     """Can I trust this certificate? A human-readable verdict, or --json for machines.
 
-    Exit code: 0 valid, 1 not valid, 2 usage or connection error.
+    Exit code: 0 valid, 1 not valid, 2 usage or connection error (several files: the
+    worst of them). With several files, --json prints one JSON object per line.
 
     Examples:
 
         kpledger verify BW-2026-000123.json
-        kpledger verify 0x3f5c…e1 --json"""
+        kpledger verify 0x3f5c…e1 --json
+        kpledger verify shipments/*.json"""
+    if len(subjects) > 1:
+        if proof is not None:
+            raise UsageProblem(
+                "--proof goes with one certificate", hint="verify a batched certificate on its own"
+            )
+        from kpledger.cli import bulk
+
+        raise typer.Exit(bulk.run(session().ledger(), [Path(s) for s in subjects], as_json=as_json))
+    subject = subjects[0]
     path = Path(subject)
-    target: Path | str
+    target: Path | str | dict[str, Any]
     batch_proof = refs.load_proof(proof) if proof is not None else None
     if path.is_file():
-        target = path
-        sibling = path.with_name(path.name.removesuffix(".json") + refs.PROOF_SUFFIX)
-        if batch_proof is None and sibling.is_file():
-            batch_proof = refs.load_proof(sibling)
+        target, batch_proof = refs.verify_subject(path, batch_proof)
     elif refs.HASH_PATTERN.fullmatch(subject):
         target = subject
     elif subject.endswith(".json") or "/" in subject:
@@ -119,6 +135,8 @@ def verify_command(
         output.json_out(result.to_dict())
     else:
         _print(result, timeline)
+        if batch_proof is None and result.code == "NOT_ANCHORED":
+            output.notice(f"[yellow]hint:[/yellow] {refs.BATCH_HINT}")
     raise typer.Exit(_exit_code(result))
 
 

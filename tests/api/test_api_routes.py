@@ -61,6 +61,8 @@ def test_verify_by_hash_valid(world: World, client: TestClient) -> None:
         "ISSUED",
     )
     assert certificate["carats"] == 1520.35 and certificate["value_usd"] == 245870.5
+    assert (certificate["carats_hundredths"], certificate["value_cents"]) == (152035, 24587050)
+    assert (certificate["carats_text"], certificate["value_usd_text"]) == ("1520.35", "245870.50")
     assert [e["event"] for e in body["timeline"]] == ["CertificateIssued"]
     assert body["timeline"][0]["actor"] == world.bw_auth.address
     assert body["checked_at_block"] == world.gov.block_number()
@@ -187,6 +189,8 @@ def test_certificate_by_number_with_spaces_and_slashes(world: World, client: Tes
     assert record["status"] == record["stored_status"] == "RECEIVED"
     assert record["issued_block"] < (record["responded_block"] or record["closed_block"])
     assert record["exporter"] == world.bw_exporter.address
+    assert (record["carats_hundredths"], record["carats_text"]) == (cert.terms.carats, "1520.35")
+    assert (record["value_cents"], record["value_usd_text"]) == (cert.terms.value_cents, "245870.50")
     assert [e["event"] for e in body["timeline"]] == ["CertificateIssued", "CertificateReceived"]
     # A raw slash in the path works too.
     assert client.get("/v1/certificates/BW 2026/API-0001").json() == body
@@ -249,20 +253,29 @@ def test_page_and_static_files_are_served_from_the_package(client: TestClient) -
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert "connect-src 'self'" in page.headers["content-security-policy"]
-    for name, kind in (("kpledger.js", "javascript"), ("kpledger.css", "text/css")):
+    for name, kind in (
+        ("kpledger.js", "javascript"),
+        ("kpledger.css", "text/css"),
+        ("vendor/jsQR.js", "javascript"),
+    ):
         response = client.get(f"/static/{name}")
         assert response.status_code == 200 and kind in response.headers["content-type"]
 
 
 def test_page_uses_no_external_resource() -> None:
     static = resources.files("kpledger.api") / "static"
-    names = sorted(entry.name for entry in static.iterdir())
+    names = sorted(entry.name for entry in static.iterdir() if entry.is_file())
     assert {"index.html", "kpledger.css", "kpledger.js"} <= set(names)
     for name in names:
         text = (static / name).read_text(encoding="utf-8")
         urls = set(re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}[^\s\"')]*", text, flags=re.I))
         assert urls <= {"http://www.w3.org/2000/svg"}, (name, urls)
         assert "@import" not in text and "fonts.googleapis" not in text
+    # The vendored QR decoder (jsQR) loads nothing either; a comment cites one web page.
+    decoder = (static / "vendor" / "jsQR.js").read_text(encoding="utf-8")
+    assert not re.search(r"fetch\(|XMLHttpRequest|importScripts|WebSocket|<script", decoder)
+    cited = set(re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}[^\s\"')]*", decoder, flags=re.I))
+    assert cited <= {"http://en.wikipedia.org/wiki/Bresenham"}, cited
 
 
 def test_openapi_docs_are_served_without_a_cdn(client: TestClient) -> None:

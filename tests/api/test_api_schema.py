@@ -14,6 +14,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from kpledger.api import create_app
 from tests.api.conftest import anchor
@@ -64,6 +65,12 @@ def test_operation_conforms_and_never_fails_with_500(
         suppress_health_check=list(HealthCheck),
     )
     def check(case: Any) -> None:
-        case.call_and_validate()
+        if (method, path) == ("POST", "/v1/verify"):
+            # A JSON schema cannot say that a batch proof leads to its root, nor that a number
+            # survives a double: such schema-valid bodies get a documented 422 (invalid_proof,
+            # invalid_document); every other check holds.
+            case.call_and_validate(excluded_checks=[positive_data_acceptance])
+        else:
+            case.call_and_validate()
 
     check()

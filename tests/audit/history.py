@@ -28,7 +28,7 @@ from kpledger.chain.sender import Call
 from kpledger.errors import TransactionTimeout
 from kpledger.ledger import GAS, BatchProof, Ledger
 from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree
-from kpledger.types import ChainTerms, Receipt
+from kpledger.types import ChainTerms, Receipt, day_number
 
 DAY = 86_400
 CODES = ("BW", "AE", "BE", "ZA", "IN", "RU", "CN", "CA")
@@ -262,6 +262,11 @@ class Driver:
         gov = self.cast.gov
         return gov.block_time(gov.block_number())
 
+    def _import_day(self, document_hash: bytes) -> int:
+        """Imported today by the chain's clock, or on the expiry day if that came first."""
+        today = day_number(self.cast.gov.chain_today())
+        return min(today, self.model.certs[document_hash].terms.expires_at // 86_400)
+
     def time_of(self, receipt: Receipt) -> int:
         return self.cast.gov.block_time(receipt.block_number)
 
@@ -459,7 +464,11 @@ class Driver:
             cert.status, cert.issued_at = ISSUED, self.time_of(r)
 
     def _confirm(self, auth: Ledger, hashes: list[bytes], _rng: random.Random) -> None:
-        for h, r in zip(hashes, self._send(auth, "confirmReceipt", [[h] for h in hashes]), strict=True):
+        for h, r in zip(
+            hashes,
+            self._send(auth, "confirmReceipt", [[h, self._import_day(h)] for h in hashes]),
+            strict=True,
+        ):
             cert = self.model.certs[h]
             cert.status, cert.received_at = RECEIVED, self.time_of(r)
 
@@ -469,7 +478,11 @@ class Driver:
             self.model.certs[h].status = DISPUTED
 
     def _resolve(self, auth: Ledger, hashes: list[bytes], _rng: random.Random) -> None:
-        for h, r in zip(hashes, self._send(auth, "resolveDispute", [[h, ""] for h in hashes]), strict=True):
+        for h, r in zip(
+            hashes,
+            self._send(auth, "resolveDispute", [[h, self._import_day(h), ""] for h in hashes]),
+            strict=True,
+        ):
             cert = self.model.certs[h]
             cert.status, cert.received_at = RECEIVED, self.time_of(r)
 

@@ -8,7 +8,7 @@ import csv
 import json
 import re
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 from kpledger.audit import build_report, cross_check, replay
 from kpledger.audit.reports import CSV_TABLES, quarter_of, two_decimals
 from kpledger.chain import artifacts
+from kpledger.types import day_date
 
 DAY = 86_400
 
@@ -40,8 +41,8 @@ class Scenario:
         self.issued.append((terms, self.world.gov.block_time(receipt.block_number)))
         return terms
 
-    def confirm(self, auth: Any, terms: Any) -> None:
-        receipt = auth.confirm_receipt(terms.document_hash)
+    def confirm(self, auth: Any, terms: Any, imported_on: date | None = None) -> None:
+        receipt = auth.confirm_receipt(terms.document_hash, imported_on=imported_on)
         self.received.append((terms, self.world.gov.block_time(receipt.block_number)))
 
     def advance(self, days: int) -> None:
@@ -64,13 +65,13 @@ class Scenario:
         for terms in normal[:3]:
             self.confirm(w.ae_auth, terms)
         self.advance(3)
-        self.confirm(w.ae_auth, late)
+        self.confirm(w.ae_auth, late, imported_on=day_date(late.expires_at // DAY))  # recorded 2 days on
         self.advance(95)  # next quarter
         w.ae_auth.license_importer("AE", w.stranger.address)
         to_belgium = self.issue(w.ae_auth, w.terms("AE", "BE", carats=55_055, value_cents=12_345_678))
         self.confirm(w.be_auth, to_belgium)
-        for terms in normal[3:5]:
-            self.confirm(w.ae_auth, terms)
+        for terms in normal[3:5]:  # imported in time, recorded long after
+            self.confirm(w.ae_auth, terms, imported_on=day_date(terms.expires_at // DAY))
         return {
             "normal": normal,
             "dear": dear,
@@ -159,6 +160,9 @@ def test_every_anomaly_is_found(scenario: Any, db_url: str) -> None:
     expected_late = {t.number for t, stamp in scene.received if stamp > t.expires_at}
     assert made["late"].number in expected_late
     assert _numbers(late) == expected_late and {r["via"] for r in late} == {"CertificateReceived"}
+    late_row = next(r for r in late if r["number"] == made["late"].number)
+    assert late_row["imported_on"] == day_date(made["late"].expires_at // DAY).isoformat()
+    assert late_row["days_after_import"] == 2
     assert tables["anomalies_suspended_trade"] == []
     check = report.meta["suspension_check"]
     assert check["findings"] == 0 and check["transitions_checked"] == len(scene.issued)

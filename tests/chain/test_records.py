@@ -26,6 +26,7 @@ from tests.conftest import World
 VIEW_TYPES = list(artifacts.interface("CertificateLedger").fn("certificate").output_types)
 UINT = st.integers(min_value=0, max_value=2**256 - 1)
 SMALL = st.integers(min_value=0, max_value=2**40)
+DAYS = st.integers(min_value=0, max_value=2**16 - 1)
 WORD = st.binary(min_size=32, max_size=32)
 ZERO_OR_WORD = st.one_of(st.just(b"\0" * 32), WORD)
 CODE = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=2).map(str.encode)
@@ -52,6 +53,8 @@ views = st.tuples(
     ZERO_OR_WORD,
     ZERO_OR_WORD,
     ZERO_OR_WORD,
+    DAYS,
+    DAYS,
 )
 
 ISSUED = (
@@ -73,10 +76,14 @@ ISSUED = (
     b"\0" * 32,
     b"\0" * 32,
     b"\0" * 32,
+    20_600,
+    0,
 )
-UNKNOWN = (b"\0" * 32, "", b"\0\0", b"\0\0", 0, 0, 0, 0, 0, 0, "0x" + "00" * 20, 0, 0, 0, 0) + (
-    b"\0" * 32,
-) * 3
+UNKNOWN = (
+    (b"\0" * 32, "", b"\0\0", b"\0\0", 0, 0, 0, 0, 0, 0, "0x" + "00" * 20, 0, 0, 0, 0)
+    + (b"\0" * 32,) * 3
+    + (0, 0)
+)
 
 
 def encode(view: tuple[Any, ...]) -> bytes:
@@ -136,8 +143,8 @@ def _with_word(raw: bytes, index: int, value: int) -> bytes:
         (0, 64),  # past the first word: eth_abi reads the record from there
         (0, 2**16),  # past the end
         (2, 32 * 10),  # the number's offset points into the record's head
-        (2, 32 * 17),  # ... at its last word
-        (2, 32 * 18 + 32),  # past the number, still inside the data
+        (2, 32 * 19),  # ... at its last word
+        (2, 32 * 20 + 32),  # past the number, still inside the data
         (2, 2**16),  # past the end
     ],
 )

@@ -181,7 +181,7 @@ def test_the_library_refuses_to_sign_for_another_chain(chains: tuple[NodeWorld, 
     assert isinstance(caught.value, ConfigurationError)
     assert _key(a, 1).hex() not in str(caught.value)
     assert _snapshot(a, terms) == before
-    with pytest.raises(ConfigurationError, match="deployment is on chain"):
+    with pytest.raises(ConfigurationError, match=r"not the deployment's chain: expected chain"):
         Ledger.connect(a.node.url, b.gov.deployment)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,9 @@ def test_participant_refusals_say_what_to_do(cli: Cli) -> None:
     line = _last_line(unknown.stderr)
     assert "RegistryParticipantUnknown" in line and "participant list" in line
     not_gov = cli("--dev-account", "bw-exporter", "participant", "add", "NA", "Namibia", code=1)
-    assert "lacks the role" in _last_line(not_gov.stderr)
+    assert "only governance (the KP Chair or Secretariat account) may admit a participant" in _last_line(
+        not_gov.stderr
+    )
     missing = cli("participant", "show", "ZZ", code=1)
     assert "not a participant" in _last_line(missing.stderr)
     bad = cli("participant", "show", "ZZZ", code=2)
@@ -81,7 +84,7 @@ def test_roles_appoint_license_check(cli: Cli) -> None:
     cli("exporter", "delist", "BE", "be-exporter", "--dev-account", "be-authority")
     cli("exporter", "check", "BE", "be-exporter", code=1)
     refused = cli("exporter", "license", "BW", "be-exporter", "--dev-account", "be-authority", code=1)
-    assert "lacks the role" in _last_line(refused.stderr)
+    assert "only an authority of BW may license an exporter of BW" in _last_line(refused.stderr)
 
 
 # ---------------------------------------------------------------------- life cycle
@@ -106,6 +109,11 @@ def test_anchor_validate_confirm_verify(cli: Cli, tmp_path: Path) -> None:
                                                      "CertificateReceived"]  # fmt: skip
     shown = cli.json("cert", "show", digest)
     assert shown["certificate"]["number"] == number and len(shown["timeline"]) == 3
+    fields = ("carats_hundredths", "value_cents", "carats_text", "value_usd_text")
+    exact = {k: shown["certificate"][k] for k in fields}
+    assert exact == {"carats_hundredths": 152035, "value_cents": 24587050, "carats_text": "1520.35",
+                     "value_usd_text": "245870.50"}  # fmt: skip
+    assert data["certificate"]["carats_text"] == "1520.35"
 
 
 def test_issue_dispute_resolve(cli: Cli, tmp_path: Path) -> None:
@@ -135,12 +143,34 @@ def test_issue_void_and_amend(cli: Cli, tmp_path: Path) -> None:
     cli("verify", str(replacement))
 
 
+def test_confirm_records_the_import_date_and_refuses_one_out_of_rule(cli: Cli, tmp_path: Path) -> None:
+    path = write_certificate(tmp_path)
+    number = number_of(path)
+    cli("--dev-account", "bw-authority", "cert", "issue", str(path), "-e", "bw-exporter")
+    today = date.fromisoformat(cli.json("cert", "show", number)["certificate"]["issued_on"])
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    future = cli(
+        "--dev-account", "ae-authority", "cert", "confirm", number, "--imported-on", tomorrow, code=1
+    )
+    line = _last_line(future.stderr)
+    assert "CertificateImportDateInFuture" in line and "--imported-on" in line
+    early = (today - timedelta(days=1)).isoformat()
+    before = cli("--dev-account", "ae-authority", "cert", "confirm", number, "--imported-on", early, code=1)
+    assert "before the certificate was issued" in _last_line(before.stderr)
+    assert _status(cli, number) == "ISSUED"
+    cli("--dev-account", "ae-authority", "cert", "confirm", number, "--imported-on", today.isoformat())
+    shown = cli.json("cert", "show", number)["certificate"]
+    assert shown["status"] == "RECEIVED" and shown["imported_on"] == today.isoformat()
+
+
 def test_transition_refusals(cli: Cli, tmp_path: Path) -> None:
     path = write_certificate(tmp_path)
     number = number_of(path)
     cli("--dev-account", "bw-authority", "cert", "issue", str(path), "-e", "bw-exporter")
     wrong_role = cli("--dev-account", "bw-exporter", "cert", "confirm", number, code=1)
-    assert "lacks the role" in _last_line(wrong_role.stderr)
+    assert "only an authority of AE may confirm receipt of a certificate addressed to AE" in _last_line(
+        wrong_role.stderr
+    )
     twice = cli("--dev-account", "bw-authority", "cert", "issue", str(path), "-e", "bw-exporter", code=1)
     assert "cert show" in _last_line(twice.stderr)
     wrong_state = cli("--dev-account", "ae-authority", "cert", "resolve", number, code=1)
@@ -179,7 +209,7 @@ def test_verify_catches_a_tampered_document(cli: Cli, tmp_path: Path) -> None:
 def test_batch_writes_proofs_that_confirm_and_verify(cli: Cli, tmp_path: Path) -> None:
     batch_dir = tmp_path / "batch"
     files = [write_certificate(batch_dir) for _ in range(5)]
-    result = cli("--dev-account", "bw-authority", "cert", "batch", str(batch_dir))
+    result = cli("--dev-account", "bw-authority", "cert", "batch", str(batch_dir), "--layout", "proof")
     assert "anchored a batch of 5 BW certificates" in result.stdout
     proofs = sorted(batch_dir.glob("*.proof.json"))
     assert len(proofs) == 5
@@ -273,6 +303,15 @@ def test_audit_replay_and_report(cli: Cli, tmp_path: Path) -> None:
     assert (tmp_path / "csv" / "trade.csv").is_file()
     data = cli.json("audit", "report", "--db", db, "--no-replay", "--html", str(report_html))
     assert data["summary"]["certificates"] >= 1
+    assert data["cross_checks"]["ok"] is True  # run by default: the chain answers
+    assert "cross-check with the contracts: ok" in result.stdout
+    skipped = cli("audit", "report", "--db", db, "--no-replay", "--html", str(report_html),
+                  env={"KPLEDGER_RPC": "http://127.0.0.1:9"})  # fmt: skip
+    assert skipped.exit_code == 0
+    page = report_html.read_text(encoding="utf-8")
+    assert "Cross-checks</h2><p class='meta'>Not run: the chain could not be reached" in page
+    unasked = cli.json("audit", "report", "--db", db, "--no-replay", "--no-cross-check")
+    assert unasked["cross_checks"] is None
 
 
 def test_verify_of_malformed_json(cli: Cli, tmp_path: Path) -> None:

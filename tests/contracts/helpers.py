@@ -24,7 +24,7 @@ from eth_utils.crypto import keccak
 from kpledger.chain.sender import Call
 from kpledger.errors import ContractError
 from kpledger.ledger import Ledger
-from kpledger.types import CertificateStatus, ChainTerms, Receipt
+from kpledger.types import CertificateStatus, ChainTerms, Receipt, day_number
 
 DAY = 86_400
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -224,14 +224,18 @@ class Fast:
     def validate(self, document_hash: bytes) -> Receipt:
         return self.send("ledger", "validate", document_hash)
 
-    def confirm(self, document_hash: bytes) -> Receipt:
-        return self.send("ledger", "confirmReceipt", document_hash)
+    def confirm(self, document_hash: bytes, imported_on: int | None = None) -> Receipt:
+        """Imported on day ``imported_on`` (days since 1970), by default the chain's today."""
+        return self.send("ledger", "confirmReceipt", document_hash, self._day(imported_on))
 
     def dispute(self, document_hash: bytes, reason: str = "parcel count differs") -> Receipt:
         return self.send("ledger", "recordDiscrepancy", document_hash, reason)
 
-    def resolve(self, document_hash: bytes, note: str = "") -> Receipt:
-        return self.send("ledger", "resolveDispute", document_hash, note)
+    def resolve(self, document_hash: bytes, note: str = "", imported_on: int | None = None) -> Receipt:
+        return self.send("ledger", "resolveDispute", document_hash, self._day(imported_on), note)
+
+    def _day(self, imported_on: int | None) -> int:
+        return imported_on if imported_on is not None else day_number(self.ledger.chain_today())
 
     def void(self, document_hash: bytes, reason: str = "voided") -> Receipt:
         return self.send("ledger", "voidCertificate", document_hash, reason)

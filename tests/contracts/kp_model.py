@@ -3,7 +3,7 @@
 Why a model at all: the stateful test (test_state_machine.py) holds three things equal
 after every step: what the contracts say, what the auditor's replayed index says, and
 what this model says. The model is the independent oracle, so it is written from the
-rules (DESIGN.md §3 and the NatSpec of contracts/interfaces/), never by reading the
+rules (docs/format.md §6 and the NatSpec of contracts/interfaces/), never by reading the
 contracts' state back: dicts, sets and ``if`` statements, no kpledger logic beyond the
 value types and the Merkle leaf encoding (off-chain maths both sides share by design).
 
@@ -38,6 +38,7 @@ from kpledger.types import (
     ParticipantStatus,
     RoleKind,
     StatusChange,
+    day_date,
 )
 
 from .helpers import (
@@ -163,6 +164,8 @@ class ModelCertificate:
     supersedes: bytes | None = None
     superseded_by: bytes | None = None
     batch_root: bytes | None = None
+    issued_day: int = 0
+    imported_day: int = 0
     steps: list[Step] = field(default_factory=list)
 
 
@@ -472,7 +475,14 @@ class KPModel:
         self._check_new(terms)
 
     def _issue(self, caller: str, terms: ChainTerms, exporter: str | None, at: Moment) -> ModelCertificate:
-        cert = ModelCertificate(terms, S.ISSUED, exporter=exporter, issuer=caller, issued_block=at.block)
+        cert = ModelCertificate(
+            terms,
+            S.ISSUED,
+            exporter=exporter,
+            issuer=caller,
+            issued_block=at.block,
+            issued_day=at.time // DAY,
+        )
         cert.steps.append(Step("CertificateIssued", S.ISSUED, at.block, caller, None, None))
         self._store(cert)
         return cert
@@ -486,6 +496,7 @@ class KPModel:
         if at.time > cert.terms.expires_at:
             refuse(ce.CertificateExpired, documentHash=document_hash, expiresAt=cert.terms.expires_at)
         cert.stored, cert.issuer, cert.issued_block = S.ISSUED, caller, at.block
+        cert.issued_day = at.time // DAY
         cert.steps.append(Step("CertificateValidated", S.ISSUED, at.block, caller, None, None))
 
     def void(self, caller: str, document_hash: bytes, reason: str, at: Moment) -> None:
@@ -519,12 +530,41 @@ class KPModel:
         cert.steps.append(Step("CertificateSuperseded", S.SUPERSEDED, at.block, caller, reason, new_hash))
         new.steps.append(Step("Supersedes", S.ISSUED, at.block, caller, reason, document_hash))
 
-    def confirm(self, caller: str, document_hash: bytes, at: Moment) -> None:
-        """The destination's authority confirms receipt (ISSUED -> RECEIVED)."""
+    @staticmethod
+    def _check_import(cert: ModelCertificate, imported_on: int, at: Moment) -> None:
+        """The import date: not after today, not before the day of issue, not after the
+        expiry day (days since 1970, UTC), checked in that order."""
+        document_hash, today, last = cert.terms.document_hash, at.time // DAY, cert.terms.expires_at // DAY
+        if imported_on > today:
+            refuse(
+                ce.CertificateImportDateInFuture,
+                documentHash=document_hash,
+                importedOn=imported_on,
+                today=today,
+            )
+        if imported_on < cert.issued_day:
+            refuse(
+                ce.CertificateImportDateBeforeIssue,
+                documentHash=document_hash,
+                importedOn=imported_on,
+                issuedOn=cert.issued_day,
+            )
+        if imported_on > last:
+            refuse(
+                ce.CertificateImportDateAfterExpiry,
+                documentHash=document_hash,
+                importedOn=imported_on,
+                expiryDay=last,
+            )
+
+    def confirm(self, caller: str, document_hash: bytes, imported_on: int, at: Moment) -> None:
+        """The destination's authority confirms receipt (ISSUED -> RECEIVED) of a shipment
+        imported on a day between issue and expiry, not in the future."""
         cert = self._existing(document_hash)
         self._need_scoped(caller, cert.terms.destination, RoleKind.AUTHORITY)
         self._expect(cert, S.ISSUED)
-        cert.stored, cert.closed_block = S.RECEIVED, at.block
+        self._check_import(cert, imported_on, at)
+        cert.stored, cert.closed_block, cert.imported_day = S.RECEIVED, at.block, imported_on
         cert.steps.append(Step("CertificateReceived", S.RECEIVED, at.block, caller, None, None))
 
     def dispute(self, caller: str, document_hash: bytes, reason: str, at: Moment) -> None:
@@ -536,13 +576,15 @@ class KPModel:
         cert.stored, cert.responded_block = S.DISPUTED, at.block
         cert.steps.append(Step("CertificateDisputed", S.DISPUTED, at.block, caller, reason, None))
 
-    def resolve(self, caller: str, document_hash: bytes, note: str, at: Moment) -> None:
-        """The destination's authority accepts a disputed shipment (DISPUTED -> RECEIVED)."""
+    def resolve(self, caller: str, document_hash: bytes, imported_on: int, note: str, at: Moment) -> None:
+        """The destination's authority accepts a disputed shipment (DISPUTED -> RECEIVED),
+        with an import date checked as for :meth:`confirm`."""
         cert = self._existing(document_hash)
         self._need_scoped(caller, cert.terms.destination, RoleKind.AUTHORITY)
         self._expect(cert, S.DISPUTED)
+        self._check_import(cert, imported_on, at)
         self._check_reason(note, may_be_empty=True)
-        cert.stored, cert.closed_block = S.RECEIVED, at.block
+        cert.stored, cert.closed_block, cert.imported_day = S.RECEIVED, at.block, imported_on
         cert.steps.append(Step("DisputeResolved", S.RECEIVED, at.block, caller, note, None))
 
     # ------------------------------------------------------------------ batches
@@ -581,6 +623,7 @@ class KPModel:
             issuer=batch.issuer,
             issued_block=batch.anchored.block,
             batch_root=root,
+            issued_day=batch.anchored.time // DAY,
         )
         cert.steps.append(Step("CertificateIssued", S.ISSUED, at.block, batch.issuer, None, root))
         self._store(cert)
@@ -623,6 +666,8 @@ class KPModel:
             supersedes=cert.supersedes,
             superseded_by=cert.superseded_by,
             batch_root=cert.batch_root,
+            issued_on=day_date(cert.issued_day) if cert.issued_day else None,
+            imported_on=day_date(cert.imported_day) if cert.imported_day else None,
         )
 
     def participant(self, code: str) -> Participant | None:

@@ -96,6 +96,8 @@ PROOF_FLAWS = (
     "empty",
     "other_root",
 )
+IMPORT_FLAWS = ("import_future", "import_before_issue", "import_after_expiry")
+"""Import dates a receipt or resolution may not enter: after today, before issue, after expiry."""
 
 picks = st.integers(0, 255)
 

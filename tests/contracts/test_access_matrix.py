@@ -18,13 +18,16 @@ participant) and change nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from kpledger.chain.explain import explain, role_code, role_holder
 from kpledger.contract_errors import AccessControlUnauthorizedAccount, RegistryParticipantNotActive
+from kpledger.errors import ContractError
 from kpledger.exchange.directory import X25519_HKDF_SHA256, Directory, key_id
 from kpledger.ledger import BatchProof, Ledger
 from kpledger.merkle import CERTIFICATE_LEAF, StandardMerkleTree
@@ -457,13 +460,40 @@ def test_access(world: World, function: str, actor_name: str) -> None:
                 RegistryParticipantNotActive, code=prepared.inactive_code, status=ParticipantStatus.SUSPENDED
             ),
         ):
-            prepared.call(actor)
+            in_words(function, actor, prepared)
     else:
         with (
             unchanged(world.gov, prepared.observe),
             reverts(AccessControlUnauthorizedAccount, account=actor.address, neededRole=prepared.needed_role),
         ):
-            prepared.call(actor)
+            in_words(function, actor, prepared)
+
+
+_ROLE_HASH = re.compile(r"0x[0-9a-f]{64}")
+
+
+def in_words(function: str, actor: Ledger, prepared: Prepared) -> None:
+    """Make the refused call and hold its explanation to words: who may act (role kind and
+    participant, never a role hash), the caller's address, the status by name."""
+    try:
+        prepared.call(actor)
+    except ContractError as error:
+        words = explain(error, function.split("(")[0])
+        assert not _ROLE_HASH.search(words), words
+        if isinstance(error, AccessControlUnauthorizedAccount):
+            assert words.startswith("only "), words
+            ending = (f"{actor.address} is not one", f"{actor.address} does not hold that role")
+            assert words.endswith(ending), words
+            assert "do this" not in words and " may " in words, words
+            holder = role_holder(prepared.needed_role)
+            assert holder in words and not holder.startswith("the holder of"), words
+            code = prepared.needed_role and role_code(prepared.needed_role)
+            if code:
+                assert f" {code}" in words.split(" may ")[1], words  # the action names the participant
+        else:
+            code = prepared.inactive_code.decode()
+            assert words == f"{code} is SUSPENDED, not ACTIVE: nothing is issued from or to it", words
+        raise
 
 
 def test_matrix_covers_every_state_changing_function(world: World) -> None:

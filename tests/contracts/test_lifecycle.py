@@ -1,4 +1,4 @@
-"""CertificateLedger life cycle on the in-process EVM (DESIGN.md §3): every transition,
+"""CertificateLedger life cycle on the in-process EVM (docs/format.md §6): every transition,
 every refused one, derived expiry, the input rules, uniqueness, participants' status,
 and the events and record blocks an auditor rebuilds the history from."""
 
@@ -88,7 +88,7 @@ def events_in(world: World, receipt: Receipt, name: str) -> list[dict[str, Any]]
     return [args for event, args, _ in world.gov.events(block, block) if event == name]
 
 
-# ---------------------------------------------------------------------- the paths of DESIGN.md §3
+# ------------------------------------------------------------ the life-cycle paths (docs/format.md §6)
 
 
 def test_anchor_validate_confirm(world: World) -> None:

@@ -76,6 +76,7 @@ from .helpers import (
 from .kp_model import Moment, Refusal, Refused
 from .state_inputs import (
     ADMIT_CODES,
+    IMPORT_FLAWS,
     INVALID_CODES,
     NEVER_ADMITTED,
     POOL,
@@ -106,6 +107,9 @@ from .state_world import (
     cast_world,
     start_session,
 )
+
+Leaf = tuple[ChainTerms, bytes, tuple[bytes, ...]]
+"""An unrevealed batch leaf: its terms, the batch root and the proof."""
 
 if TYPE_CHECKING:
     from tests.conftest import World
@@ -344,13 +348,22 @@ class LedgerMachine(RuleBasedStateMachine):
         return out
 
     def _transition(
-        self, rule_name: str, which: tuple[str, int], plan: Plan, right: str, name: str, args: tuple[Any, ...]
+        self,
+        rule_name: str,
+        which: tuple[str, int],
+        plan: Plan,
+        right: str,
+        name: str,
+        args: tuple[Any, ...] | Callable[[bytes, Leaf | None], tuple[Any, ...]],
     ) -> None:
         """Validate, confirm, dispute, resolve, void: on a known certificate, an unknown
-        hash, or an unrevealed batch leaf revealed in the same multicall."""
+        hash, or an unrevealed batch leaf revealed in the same multicall. ``args`` may be
+        a function of the certificate chosen (its hash and leaf)."""
         document_hash, leaf = self._certificate(rule_name, *which)
         if leaf is not None and rule_name in ("validate", "resolve"):
             leaf = None  # the client has no batch path for these: the hash is unknown
+        if callable(args):
+            args = args(document_hash, leaf)
         cert = self.model.certificates.get(document_hash)
         terms = cert.terms if cert is not None else (leaf[0] if leaf is not None else None)
         origin = terms.origin if terms is not None else None
@@ -592,19 +605,54 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.stepping = True
         self._transition("validate", which, plan, "origin_authority", "validate", ())
 
-    @rule(which=st.tuples(st.sampled_from(WHICH), picks), plan=plans())
+    def _import_day(self, plan: Plan, document_hash: bytes, leaf: Leaf | None) -> int:
+        """The import date a receipt enters: a valid day (today, or the expiry day when
+        today is past it), or one day outside the rule a flaw names."""
+        today = self.clock.pending().time // DAY
+        cert = self.model.certificates.get(document_hash)
+        if cert is not None:
+            terms, issued_day = cert.terms, cert.issued_day
+        elif leaf is not None:
+            terms, issued_day = leaf[0], self.model.batches[leaf[1]].anchored.time // DAY
+        else:
+            return today
+        last = terms.expires_at // DAY
+        flaw = plan.wanted_flaw
+        if flaw == "import_future":
+            return today + 1
+        if flaw == "import_before_issue":
+            return max(issued_day - 1, 0)
+        if flaw == "import_after_expiry":
+            return last + 1
+        return max(issued_day, min(today, last))
+
+    @rule(which=st.tuples(st.sampled_from(WHICH), picks), plan=plans(*IMPORT_FLAWS))
     def confirm(self, which: tuple[str, int], plan: Plan) -> None:
-        self._transition("confirm", which, plan, "destination_authority", "confirmReceipt", ())
+        self._transition(
+            "confirm",
+            which,
+            plan,
+            "destination_authority",
+            "confirmReceipt",
+            lambda document_hash, leaf: (self._import_day(plan, document_hash, leaf),),
+        )
 
     @rule(which=st.tuples(st.sampled_from(WHICH), picks), plan=plans(*REASON_FLAWS))
     def dispute(self, which: tuple[str, int], plan: Plan) -> None:
         reason = reason_for(plan.wanted_flaw, "carats differ")
         self._transition("dispute", which, plan, "destination_authority", "recordDiscrepancy", (reason,))
 
-    @rule(which=st.tuples(st.sampled_from(WHICH), picks), plan=plans(*REASON_FLAWS))
+    @rule(which=st.tuples(st.sampled_from(WHICH), picks), plan=plans(*REASON_FLAWS, *IMPORT_FLAWS))
     def resolve(self, which: tuple[str, int], plan: Plan) -> None:
         note = reason_for(plan.wanted_flaw, "" if plan.pick % 2 else "parcels found")
-        self._transition("resolve", which, plan, "destination_authority", "resolveDispute", (note,))
+        self._transition(
+            "resolve",
+            which,
+            plan,
+            "destination_authority",
+            "resolveDispute",
+            lambda document_hash, leaf: (self._import_day(plan, document_hash, leaf), note),
+        )
 
     @rule(which=st.tuples(st.sampled_from(WHICH), picks), plan=plans(*REASON_FLAWS))
     def void(self, which: tuple[str, int], plan: Plan) -> None:

@@ -9,7 +9,9 @@
  *     lone surrogates, numbers a double cannot hold faithfully) and hashed as SHA-256 over
  *     its RFC 8785 (JCS) canonical form;
  *   - any other file (a scanned PDF) is hashed as raw bytes.
- * Only the hash is sent to the service. No framework, nothing loaded from elsewhere.
+ * Only the hash is sent to the service (with a batch bundle: the hash and the bundle's
+ * proof). No framework, nothing loaded from elsewhere; QR codes in dropped images are
+ * read with the vendored jsQR (static/vendor/jsQR.js, Apache-2.0).
  */
 (function () {
   "use strict";
@@ -421,6 +423,59 @@
 
   var participantNames = null;
 
+  // Words for the verdicts the page knows; any other verdict the API sends shows as it is.
+  var VERDICT_WORDS = { VALID: "VALID", INVALID: "NOT VALID", ERROR: "CANNOT CHECK NOW" };
+  function verdictKind(verdict) {
+    return verdict === "VALID" ? "valid" : verdict === "ERROR" ? "error" : "invalid";
+  }
+  function verdictWord(verdict) {
+    return VERDICT_WORDS[verdict] || String(verdict || "NOT CHECKED").replace(/_/g, " ");
+  }
+
+  var HS_TEXT = {
+    "7102.10": "Diamonds, unsorted",
+    "7102.21": "Industrial diamonds, unworked or simply sawn, cleaved or bruted",
+    "7102.31": "Non-industrial diamonds, unworked or simply sawn, cleaved or bruted"
+  };
+  var BUNDLE_FORMAT = "kpledger-bundle-v1";
+
+  /** Who acted, in words: "Botswana's exporting authority (0x70997970…0dc79C8)". */
+  var EVENT_ROLE = {
+    CertificateRequested: ["origin", "licensed exporter"],
+    CertificateIssued: ["origin", "exporting authority"],
+    CertificateValidated: ["origin", "exporting authority"],
+    CertificateVoided: ["origin", "exporting authority"],
+    CertificateSuperseded: ["origin", "exporting authority"],
+    Supersedes: ["origin", "exporting authority"],
+    BatchAnchored: ["origin", "exporting authority"],
+    CertificateReceived: ["destination", "importing authority"],
+    CertificateDisputed: ["destination", "importing authority"],
+    DisputeResolved: ["destination", "importing authority"]
+  };
+
+  function plainName(code) {
+    if (code === "EU") return "the European Union";
+    return countryName(code) || code;
+  }
+
+  function actorLabel(entry, cert) {
+    var role = EVENT_ROLE[entry.event];
+    var short = shortHex(entry.actor);
+    if (!role || !cert || !cert[role[0]]) return "account " + short;
+    return plainName(cert[role[0]]) + "\u2019s " + role[1] + " (" + short + ")";
+  }
+
+  /** A loaded JSON value (Maps for objects) as plain objects, to send as JSON. */
+  function toPlain(value) {
+    if (value instanceof Map) {
+      var out = {};
+      value.forEach(function (v, k) { Object.defineProperty(out, k, { value: toPlain(v), enumerable: true, writable: true, configurable: true }); });
+      return out;
+    }
+    if (Array.isArray(value)) return value.map(toPlain);
+    return value;
+  }
+
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
     if (attrs) {
@@ -478,8 +533,21 @@
     return Number(n).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + " ct";
   }
 
-  function nameOf(code) {
+  var regions = null;
+  try { regions = new Intl.DisplayNames(["en"], { type: "region" }); } catch (e) { regions = null; }
+
+  /** A country's English name: the ledger's participant name, else the browser's (origins need not be participants). */
+  function countryName(code) {
     var name = participantNames && participantNames[code];
+    if (!name && regions && /^[A-Z]{2}$/.test(code)) {
+      try { name = regions.of(code); } catch (e) { name = null; }
+      if (name === code) name = null;
+    }
+    return name || null;
+  }
+
+  function nameOf(code) {
+    var name = countryName(code);
     return name ? name + " (" + code + ")" : code;
   }
 
@@ -555,6 +623,9 @@
 
   function hashPanel(hashed, hash) {
     var how = !hashed ? "entered by hand" :
+      hashed.kind === "link" ? "from the verification link" :
+      hashed.kind === "qr" ? "read here from the QR code in the image" :
+      hashed.kind === "bundle" ? "computed here from the bundle's certificate (RFC 8785 canonical form), sent with its batch proof" :
       hashed.kind === "json" ? "computed here from the JSON certificate (RFC 8785 canonical form)" :
       "computed here from the file's bytes";
     return el("p", { class: "hash-line", id: "document-hash" }, ["Document hash " + hash + " — " + how]);
@@ -581,13 +652,21 @@
     var facts = el("dl", { class: "facts" }, [
       fact("Certificate number", cert.number, false, "certificate-number"),
       fact("Status", badge(cert.status)),
-      fact("Carats", carats(cert.carats)),
-      fact("Value", money(cert.value_usd)),
+      fact("Carats", exactCarats(cert)),
+      fact("Value", exactMoney(cert)),
       fact("Parcels", String(cert.parcels)),
       fact("Valid until", day(cert.expires_at))
     ]);
     if (cert.document_hash) facts.appendChild(fact("Anchored document hash", cert.document_hash, true));
     if (cert.batch_root) facts.appendChild(fact("Batch root", cert.batch_root, true));
+    if (cert.superseded_by) {
+      facts.appendChild(fact("Superseded by", el("a", { href: "/?h=" + cert.superseded_by, id: "superseded-by",
+        class: "mono", text: cert.superseded_by }), true));
+    }
+    if (cert.supersedes) {
+      facts.appendChild(fact("Replaces", el("a", { href: "/?h=" + cert.supersedes, id: "supersedes",
+        class: "mono", text: cert.supersedes }), true));
+    }
     return el("section", { class: "panel", "aria-labelledby": "cert-title" }, [
       el("div", { class: "panel-head" }, [el("h2", { id: "cert-title", text: title }), note ? el("span", { class: "panel-note", text: note }) : null]),
       route,
@@ -613,13 +692,13 @@
     ]);
   }
 
-  function timelinePanel(entries, checkedAt) {
+  function timelinePanel(entries, checkedAt, cert) {
     var list = el("ol", { class: "timeline", id: "timeline" });
     entries.forEach(function (e) {
       var meta = el("div", { class: "tl-meta" }, [
         el("span", { text: utc(e.timestamp) }),
         el("span", { text: "block " + e.block_number }),
-        e.actor ? el("span", { title: e.actor }, ["by ", el("span", { class: "mono", text: shortHex(e.actor) })]) : null,
+        e.actor ? el("span", { title: e.actor, class: "tl-actor" }, ["by " + actorLabel(e, cert)]) : null,
         e.tx_hash ? el("span", { title: e.tx_hash }, ["tx ", el("span", { class: "mono", text: shortHex(e.tx_hash) })]) : null
       ]);
       list.appendChild(el("li", null, [
@@ -635,6 +714,159 @@
       ]),
       entries.length ? list : el("p", { text: "No transitions recorded." })
     ]);
+  }
+
+  function exactCarats(cert) {
+    if (typeof cert.carats_text === "string") return grouped(cert.carats_text.split(".")[0]) + "." + cert.carats_text.split(".")[1] + " ct";
+    return carats(cert.carats);
+  }
+
+  function exactMoney(cert) {
+    if (typeof cert.value_usd_text === "string") return "US$ " + grouped(cert.value_usd_text.split(".")[0]) + "." + cert.value_usd_text.split(".")[1];
+    return money(cert.value_usd);
+  }
+
+  /** The verdict beside the anchored terms, for an officer holding the paper certificate. */
+  function atTheBorder(banner, cert, linkNumber) {
+    var terms = el("dl", { class: "paper-terms" }, [
+      fact("Certificate number", cert.number, false, "paper-number"),
+      fact("From", nameOf(cert.origin)),
+      fact("To", nameOf(cert.destination)),
+      fact("Carat weight", exactCarats(cert), false, "paper-carats"),
+      fact("Value", exactMoney(cert), false, "paper-value"),
+      fact("Parcels", String(cert.parcels)),
+      fact("Expires", day(cert.expires_at) + ", 23:59:59 UTC")
+    ]);
+    var warning = null;
+    if (linkNumber && linkNumber !== cert.number) {
+      warning = el("p", { class: "paper-warning", id: "link-mismatch", role: "alert",
+        text: "The link names certificate " + linkNumber + ", but this document is anchored as " + cert.number +
+          ": the paper and the ledger disagree." });
+    }
+    var panel = el("section", { class: "panel paper", id: "anchored-terms", "aria-labelledby": "paper-title" }, [
+      el("div", { class: "panel-head" }, [
+        el("h2", { id: "paper-title", text: "Compare with the paper in your hands" }),
+        el("span", { class: "panel-note", text: "the terms anchored on the ledger" })
+      ]),
+      warning,
+      terms
+    ]);
+    return el("div", { class: "border-view", id: "border-view" }, [banner, panel]);
+  }
+
+  var KNOWN_FIELDS = ["title", "number", "issuing_authority", "exporting_participant", "importing_participant",
+    "exporter", "importer", "origin", "carats", "value_usd", "parcels", "hs_code", "issued_on", "expires_on"];
+
+  function text(value) {
+    if (typeof value === "string") return value;
+    if (value === undefined) return "";
+    return canonicalizeLoose(value);
+  }
+
+  function canonicalizeLoose(value) {
+    try { return canonicalize(value); } catch (e) { return String(value); }
+  }
+
+  function partyText(party) {
+    if (!(party instanceof Map)) return text(party);
+    var lines = [text(party.get("name")), text(party.get("address"))];
+    if (party.has("licence")) lines.push("Licence: " + text(party.get("licence")));
+    return lines.filter(Boolean).join("\n");
+  }
+
+  function originText(origin) {
+    if (!Array.isArray(origin)) return text(origin);
+    if (origin.length === 1 && origin[0] === "MIXED") return "Mixed origin";
+    return origin.map(function (code) { return typeof code === "string" ? nameOf(code) : text(code); }).join(", ");
+  }
+
+  function mapText(value) {
+    if (!(value instanceof Map)) return text(value);
+    var lines = [];
+    value.forEach(function (v, k) { lines.push(k + ": " + text(v)); });
+    return lines.join("\n");
+  }
+
+  /** Every detail of the document in hand (it stays in this browser). */
+  function documentPanel(doc) {
+    if (!(doc instanceof Map)) return null;
+    var facts = el("dl", { class: "facts doc-facts" });
+    function add(label, value, wide) {
+      if (value === undefined || value === null || value === "") return;
+      var item = fact(label, value);
+      if (wide) item.className = "wide";
+      facts.appendChild(item);
+    }
+    add("Issuing authority", text(doc.get("issuing_authority")), true);
+    add("Exporter", partyText(doc.get("exporter")));
+    add("Importer", partyText(doc.get("importer")));
+    add("Exporting participant", typeof doc.get("exporting_participant") === "string" ? nameOf(doc.get("exporting_participant")) : text(doc.get("exporting_participant")));
+    add("Importing participant", typeof doc.get("importing_participant") === "string" ? nameOf(doc.get("importing_participant")) : text(doc.get("importing_participant")));
+    add("Country of origin", originText(doc.get("origin")), true);
+    var hs = doc.get("hs_code");
+    add("HS code", typeof hs === "string" ? hs + (HS_TEXT[hs] ? " — " + HS_TEXT[hs] : "") : text(hs), true);
+    add("Issued on", text(doc.get("issued_on")));
+    add("Expires on", text(doc.get("expires_on")));
+    doc.forEach(function (value, key) {  // quality, a sourcing declaration, extensions, anything else
+      if (KNOWN_FIELDS.indexOf(key) < 0) add(key.replace(/_/g, " ").replace(/^./, function (c) { return c.toUpperCase(); }), mapText(value), true);
+    });
+    return el("section", { class: "panel", id: "document-details", "aria-labelledby": "document-title" }, [
+      el("div", { class: "panel-head" }, [
+        el("h2", { id: "document-title", text: "The document in hand" }),
+        el("span", { class: "panel-note", text: "read in this browser; it was not sent anywhere" })
+      ]),
+      facts
+    ]);
+  }
+
+  // ------------------------------------------------------------------ QR codes and links
+
+  var PERMALINK = /\/v\/([^?#]+)\?(?:[^#]*&)?h=(0x[0-9a-fA-F]{64})(?:[&#]|$)/;
+
+  /** {number, hash} of a verification link, or null. */
+  function parseLink(link) {
+    var m = PERMALINK.exec(link);
+    if (!m) return null;
+    var number;
+    try { number = decodeURIComponent(m[1]); } catch (e) { return null; }
+    return { number: number, hash: m[2].toLowerCase() };
+  }
+
+  function isImage(bytes) {
+    var b = bytes;
+    if (b.length < 12) return false;
+    if (b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return true;  // PNG
+    if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return true;  // JPEG
+    if (b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46) return true;  // GIF
+    if (b[0] === 0x42 && b[1] === 0x4d) return true;  // BMP
+    return b[0] === 0x52 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x46 &&
+      b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50;  // WEBP
+  }
+
+  /** The text of the QR code in an image, decoded here with the vendored jsQR, or null. */
+  async function readQr(bytes) {
+    if (typeof window.jsQR !== "function" || typeof createImageBitmap !== "function") return null;
+    var bitmap;
+    try { bitmap = await createImageBitmap(new Blob([bytes])); } catch (e) { return null; }
+    var scale = Math.min(1, 1600 / Math.max(bitmap.width, bitmap.height));
+    var width = Math.max(1, Math.round(bitmap.width * scale)), height = Math.max(1, Math.round(bitmap.height * scale));
+    var canvas = document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = height;
+    var context = canvas.getContext("2d", { willReadFrequently: true });
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, width, height);
+    context.drawImage(bitmap, 0, 0, width, height);
+    var pixels = context.getImageData(0, 0, width, height);
+    var code = window.jsQR(pixels.data, width, height, { inversionAttempts: "attemptBoth" });
+    return code ? code.data : null;
+  }
+
+  /** Show the permalink of what is being checked in the address bar (for sharing and printing). */
+  function remember(number, hash) {
+    if (!window.history || !history.replaceState) return;
+    var url = number ? "/v/" + encodeURIComponent(number) + "?h=" + hash : "/?h=" + hash;
+    history.replaceState(null, "", url);
   }
 
   // ------------------------------------------------------------------ comparing a document
@@ -668,11 +900,14 @@
 
   // ------------------------------------------------------------------ the flow
 
-  async function verify(hash, hashed) {
+  async function verify(hash, hashed, options) {
+    options = options || {};
     clearError();
     busy(true, "Checking the ledger…");
     var loading = loadParticipants();
-    var answer = await api("POST", "/v1/verify", { hash: hash });
+    var request = { hash: hash };
+    if (options.proof !== undefined) request.proof = options.proof;
+    var answer = await api("POST", "/v1/verify", request);
     await loading;
     var children = [];
     if (answer.status !== 200) {
@@ -683,26 +918,29 @@
           "your document; please try again in a moment.", "Details: " + detail) :
         verdictBanner("error", "NOT CHECKED", capitalised(detail), null));
       children.push(hashPanel(hashed, hash));
+      if (hashed && hashed.document) children.push(documentPanel(hashed.document));
       return finish(children);
     }
     var v = answer.body;
-    if (v.verdict === "VALID") {
+    var banner;
+    if (v.verdict === "VALID" && v.certificate) {
       var c = v.certificate;
-      children.push(verdictBanner("valid", "VALID", "Certificate " + c.number + " is genuine: it is anchored on the " +
+      banner = verdictBanner("valid", verdictWord(v.verdict), "Certificate " + c.number + " is genuine: it is anchored on the " +
         "ledger, in force, and was issued by an active participant.",
-        nameOf(c.origin) + " → " + nameOf(c.destination) + " · " + (STATUS_TEXT[c.status] || c.status)));
+        nameOf(c.origin) + " → " + nameOf(c.destination) + " · " + (STATUS_TEXT[c.status] || c.status));
     } else if (v.code === "NOT_ANCHORED" && hashed && documentTerms(hashed.document)) {
       await explainUnknown(v, hashed, children);
+      children.push(documentPanel(hashed.document));
       return finish(children);
-    } else if (v.verdict === "ERROR") {
-      children.push(verdictBanner("error", "CANNOT CHECK NOW", v.message, null));
     } else {
-      children.push(verdictBanner("invalid", "NOT VALID", reasonOf(v), null));
+      banner = verdictBanner(verdictKind(v.verdict), verdictWord(v.verdict), reasonOf(v), v.code ? "Code " + v.code : null);
     }
+    children.push(v.certificate ? atTheBorder(banner, v.certificate, options.linkNumber) : banner);
     children.push(hashPanel(hashed, v.document_hash));
+    if (hashed && hashed.document) children.push(documentPanel(hashed.document));
     if (v.certificate) children.push(certificatePanel(v.certificate, "Certificate " + v.certificate.number));
     children.push(checksPanel(v.fragments));
-    if (v.certificate) children.push(timelinePanel(v.timeline, v.checked_at_block));
+    if (v.certificate) children.push(timelinePanel(v.timeline, v.checked_at_block, v.certificate));
     finish(children);
   }
 
@@ -738,7 +976,7 @@
         ]));
       }
       children.push(certificatePanel(cert, "Certificate " + cert.number + " on the ledger", "as anchored by its exporting authority"));
-      children.push(timelinePanel(lookup.body.timeline, lookup.body.checked_at_block));
+      children.push(timelinePanel(lookup.body.timeline, lookup.body.checked_at_block, cert));
       return;
     }
     var why = lookup.status === 404 ?
@@ -766,10 +1004,30 @@
 
   async function verifyBytes(bytes, label) {
     clearError();
+    if (isImage(bytes)) {
+      busy(true, "Looking for a QR code in " + label + " …");
+      var found = await readQr(bytes);
+      var link = found ? parseLink(found) : null;
+      if (link) {
+        remember(link.number, link.hash);
+        await verify(link.hash, { kind: "qr", document: null }, { linkNumber: link.number });
+        return;
+      }
+      // No kpledger QR code: the image may itself be the anchored file (a scan), hashed raw below.
+    }
     busy(true, "Computing the fingerprint of " + label + " in this browser…");
     var hashed;
     try {
       hashed = await hashDocument(bytes);
+      if (hashed.document instanceof Map && hashed.document.get("format") === BUNDLE_FORMAT) {
+        var inner = hashed.document.get("document");
+        if (!(inner instanceof Map)) refuse("bundle.document", "the bundle's document must be a certificate (a JSON object)");
+        if (!(hashed.document.get("proof") instanceof Map)) refuse("bundle.proof", "the bundle's proof must be a batch proof (a JSON object)");
+        var canonical = new TextEncoder().encode(canonicalize(inner));
+        var digest = await sha256(canonical);
+        await verify(digest, { kind: "bundle", document: inner }, { proof: toPlain(hashed.document.get("proof")) });
+        return;
+      }
     } catch (e) {
       busy(false);
       resultBox.hidden = false;
@@ -843,6 +1101,23 @@
     window.addEventListener("dragover", function (e) { e.preventDefault(); });
     window.addEventListener("drop", function (e) { e.preventDefault(); });
     document.documentElement.setAttribute("data-ready", "true");
+    fromAddress();
+  }
+
+  /** A permalink (/v/<number>?h=<hash>) or ?h=<hash> opens straight on its verdict. */
+  function fromAddress() {
+    var hash = new URLSearchParams(location.search).get("h");
+    if (hash === null) return;
+    var match = /^\/v\/(.+)$/.exec(location.pathname);
+    var number = null;
+    if (match) { try { number = decodeURIComponent(match[1]); } catch (e) { number = null; } }
+    if (!HASH.test(hash)) {
+      hashInput.value = hash;
+      hashInput.setAttribute("aria-invalid", "true");
+      showError("The link's document hash is not a SHA-256 hash (64 hex digits after 0x): check the link or scan again.");
+      return;
+    }
+    verify("0x" + hash.replace(/^0x/i, "").toLowerCase(), { kind: "link", document: null }, { linkNumber: number });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
