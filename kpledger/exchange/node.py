@@ -215,7 +215,12 @@ class ExchangeNode:
     # ------------------------------------------------------------------ receiving
 
     def on_delivery(self, listener: Callable[[InboxEntry], None]) -> None:
+        """Call ``listener`` with each envelope accepted from now on (the SSE stream)."""
         self._listeners.append(listener)
+
+    def off_delivery(self, listener: Callable[[InboxEntry], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def receive(self, raw: bytes) -> Answer:
         try:
