@@ -308,6 +308,10 @@ def render(report: Report) -> str:
         _table(
             tables.get("anomalies_suspended_trade", []), "No certificate involved a suspended participant."
         ),
+        "<h2>Exchange keys and inboxes</h2>",
+        "<p class='meta'>Publications, rotations and revocations of the participants' exchange keys"
+        " and inbox URL changes (ExchangeDirectory), in block order.</p>",
+        _table(tables.get("exchange_keys", []), "No exchange key was ever published."),
         "<h2>Invariants of the rebuilt history</h2>",
         f"<p class='meta'>Checked: {escape(_pairs(meta['invariant_checks']))}</p>",
         _table(tables.get("invariants", []), "Every rule holds."),

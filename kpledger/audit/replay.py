@@ -128,6 +128,7 @@ def _decoder() -> EventDecoder:
         {
             "registry": artifacts.contract("ParticipantRegistry")["abi"],
             "ledger": artifacts.contract("CertificateLedger")["abi"],
+            "directory": artifacts.contract("ExchangeDirectory")["abi"],
         }
     )
 
@@ -239,6 +240,8 @@ class ReplayEngine:
         self.on_chunk = on_chunk
         self.stop = stop
         self.contracts = {deployment.registry.lower(): "registry", deployment.ledger.lower(): "ledger"}
+        if deployment.directory:  # exchange keys and inbox URLs (issue 15): replayed as events
+            self.contracts[deployment.directory.lower()] = "directory"
         # Address -> topic 0 -> event: two lookups of strings per log, no key to build.
         self._specs: dict[str, dict[str, EventSpec]] = {address: {} for address in self.contracts}
         for (contract, topic), spec in self.decoder.specs.items():

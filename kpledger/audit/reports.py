@@ -259,6 +259,7 @@ def build_report(
         checked: dict[str, int] = {}
         invariants = check_invariants(index.engine, checked)
         suspensions = _suspensions(index.engine, until)
+        exchange_keys = _exchange_keys(index.engine)
     trade_findings = [f for f in invariants if f.rule == TRADE_RULE]
     traded = checked.get("trade_transitions", 0)
     tables: dict[str, list[dict[str, Any]]] = {}
@@ -271,6 +272,7 @@ def build_report(
     tables["anomalies_late_confirmations"] = _late_confirmations(certs, closing)
     tables["anomalies_suspended_trade"] = [_finding_row(f) for f in trade_findings]
     tables["suspensions"] = suspensions
+    tables["exchange_keys"] = exchange_keys
     tables["invariants"] = [_finding_row(f) for f in invariants]
     tables["cross_check_differences"] = (
         [{**asdict(d), "index": _text(d.index), "contract": _text(d.contract)} for d in checks.differences]
@@ -626,6 +628,43 @@ def _suspensions(engine: Engine, until: int | None) -> list[dict[str, Any]]:
                 row = open_rows.pop(code)
                 row["readmitted_block"], row["readmitted_at"] = block, iso(stamp)
     return rows
+
+
+def _exchange_keys(engine: Engine) -> list[dict[str, Any]]:
+    """Every publication, rotation and revocation of an exchange key and every inbox
+    URL change (ExchangeDirectory, issue 15), oldest first, from the replayed events."""
+    e = s.events
+    query = (
+        select(e.c.block_number, e.c.name, e.c.subject, e.c.args)
+        .where(e.c.contract == "directory")
+        .order_by(e.c.block_number, e.c.tx_index, e.c.log_index)
+    )
+    rows: list[dict[str, Any]] = []
+    with engine.connect() as conn:
+        for block, name, subject, raw in conn.execute(query):
+            args = json.loads(raw)
+            rows.append(
+                {
+                    "block": block,
+                    "code": _code_text(subject),
+                    "event": name,
+                    "key_id": args.get("keyId"),
+                    "replaced_by": args.get("replacedBy"),
+                    "by": args.get("by"),
+                    "detail": args.get("reason") or args.get("url") or "",
+                }
+            )
+    return rows
+
+
+def _code_text(value: Any) -> str:
+    text = str(value)
+    if text.startswith("0x") and len(text) == 6:
+        try:
+            return bytes.fromhex(text[2:]).decode("ascii")
+        except (ValueError, UnicodeDecodeError):
+            return text
+    return text
 
 
 def _suspension_statement(checked: int, findings: Iterable[Any], suspensions: list[dict[str, Any]]) -> str:

@@ -36,8 +36,6 @@ class Deployment:
     """The block the registry was deployed in (the audit replays from here)."""
     deployer: str
     compiler: str = ""
-    directory: str = ""
-    """ExchangeDirectory address (issue 15); empty in records made before it existed."""
     genesis_hash: str = ""
     """Hash of the chain's block 0 ("" in a record older than identities)."""
     block_hash: str = ""
@@ -45,6 +43,9 @@ class Deployment:
     registry_tx: str = ""
     ledger_tx: str = ""
     """Hashes of the two deploying transactions."""
+    directory: str = ""
+    """ExchangeDirectory address (issue 15); empty in records made before it existed.
+    Last, so positional construction of the older fields is unchanged."""
 
     @property
     def has_identity(self) -> bool:

@@ -58,9 +58,9 @@ _ACTIONS: Final[Mapping[str, str]] = {
     "confirmReceipt": "confirm receipt of a certificate addressed to {code}",
     "recordDiscrepancy": "record a discrepancy on a certificate addressed to {code}",
     "resolveDispute": "resolve a dispute on a certificate addressed to {code}",
-    "publishKey": "publish {code}'s exchange key",
-    "revokeKey": "revoke {code}'s exchange key",
-    "setInboxUrl": "set {code}'s inbox URL",
+    "publishKey": "publish an exchange key of {code}",
+    "revokeKey": "revoke an exchange key of {code}",
+    "setInboxUrl": "set the exchange inbox URL of {code}",
 }
 
 

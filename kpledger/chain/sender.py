@@ -71,6 +71,11 @@ class Signer:
         """Raw signed transaction and its hash."""
         return sign_transaction(self._key, tx)
 
+    def sign_digest(self, digest: bytes) -> bytes:
+        """65-byte recoverable signature ``r ‖ s ‖ recid`` (low s) of a 32-byte digest,
+        for EIP-712 messages (:mod:`kpledger.exchange.eip712`)."""
+        return bytes(self._key.sign_recoverable(digest, hasher=None))
+
     def __reduce__(self) -> Any:
         raise TypeError("a Signer is not picklable: pass the key to the other process explicitly")
 

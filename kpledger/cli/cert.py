@@ -297,6 +297,15 @@ def issue(
             "--exporter", "-e", help="The licensed exporter's address (or demo role).", show_default=False
         ),
     ],
+    send: Annotated[
+        Path | None,
+        typer.Option(
+            "--send",
+            help="Also send each certificate to its importing authority through the national"
+            " exchange node whose data directory this is (its outbox; the node delivers).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Issue certificates directly (exporting authority): they become ISSUED.
 
@@ -308,6 +317,8 @@ def issue(
         terms = loaded[0][1]
         receipt = ledger.issue(terms, address)
         _done(ledger, terms.document_hash, f"issued {terms.number}", receipt)
+        if send is not None:
+            _send(ledger, files, send)
         return
     items = [(terms, address) for _, terms in loaded]
     with output.progress() as bar:
@@ -317,6 +328,28 @@ def issue(
             ledger.issue_many(chunk)
             bar.advance(task, len(chunk))
     output.success(f"issued {len(items)} certificates")
+    if send is not None:
+        _send(ledger, files, send)
+
+
+def _send(ledger: Ledger, files: list[Path], node_dir: Path) -> None:
+    """Commit one envelope per certificate to the node's outbox (delivered by the node)."""
+    from kpledger.certificate.parsing import load_document
+    from kpledger.exchange.envelope import Payload
+    from kpledger.exchange.keys import Keyring
+    from kpledger.exchange.node import ExchangeNode
+    from kpledger.exchange.store import ExchangeStore
+
+    database = node_dir / "exchange.sqlite"
+    if not database.is_file():
+        raise UsageProblem(f"no exchange node store at {database}", hint="--send takes the node's data dir")
+    assert ledger.signer is not None
+    for path in files:
+        document = dict(load_document(refs.read_file(path)))
+        origin = str(document["exporting_participant"])
+        node = ExchangeNode(ledger, origin, ledger.signer, Keyring(), ExchangeStore(database))
+        envelope = node.send(Payload(document), str(document["importing_participant"]))
+        output.success(f"sent {envelope.number} to {envelope.recipient}: envelope {envelope.id_hex}")
 
 
 @app.command("void")

@@ -20,6 +20,7 @@ nothing decrypted before the chain vouches for the sender and the key:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from kpledger.certificate.hashing import document_hash
@@ -31,6 +32,9 @@ from kpledger.exchange.refusal import EnvelopeRefused, Refusal
 from kpledger.ledger import Ledger
 from kpledger.merkle import CERTIFICATE_LEAF, PROOF_DOCUMENT_FORMAT, verify_proof_document
 from kpledger.types import Batch, CertificateRecord, CertificateStatus
+
+FACTS_TTL = 1.0
+"""Seconds a node reuses what the chain said about a sender's signer and key."""
 
 
 @dataclass(frozen=True)
@@ -188,8 +192,24 @@ class Acceptor:
         self.directory = Directory(ledger)
         self.keyring = keyring
         self.me = Deployment(participant, ledger.deployment.chain_id, ledger.deployment.ledger)
+        self._facts: dict[tuple[str, str, bytes], tuple[float, SenderFacts]] = {}
 
     def sender_facts(self, envelope: Envelope) -> SenderFacts:
+        """Chain facts about signer and key, reused for ``FACTS_TTL`` seconds: a burst
+        of envelopes from one sender costs one round of reads, and a revocation or an
+        authority's removal is seen within that time."""
+        key = (envelope.sender, envelope.signer, envelope.key_id)
+        now = time.monotonic()
+        cached = self._facts.get(key)
+        if cached is not None and cached[0] > now and envelope.key_block <= cached[1].head:
+            return cached[1]
+        facts = self._read_sender_facts(envelope)
+        if len(self._facts) > 1024:
+            self._facts.clear()
+        self._facts[key] = (now + FACTS_TTL, facts)
+        return facts
+
+    def _read_sender_facts(self, envelope: Envelope) -> SenderFacts:
         head = self.ledger.block_number()
         is_authority = self.ledger.is_authority(envelope.sender, envelope.signer, block=head)
         try:

@@ -20,6 +20,7 @@ from coincurve import PrivateKey, PublicKey
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from kpledger.chain.sender import Signer
 from kpledger.chain.signing import load_private_key
 
 DOMAIN_NAME: Final = "kpledger exchange"
@@ -123,10 +124,13 @@ def typed_data(
     }
 
 
-def sign(key: PrivateKey | bytes | str, message_digest: bytes) -> bytes:
+def sign(key: PrivateKey | Signer | bytes | str, message_digest: bytes) -> bytes:
     """65 bytes ``r ‖ s ‖ v`` (v = 27 or 28), low s, deterministic (RFC 6979)."""
-    private = key if isinstance(key, PrivateKey) else load_private_key(key)
-    signature = private.sign_recoverable(message_digest, hasher=None)
+    if isinstance(key, Signer):
+        signature = key.sign_digest(message_digest)
+    else:
+        private = key if isinstance(key, PrivateKey) else load_private_key(key)
+        signature = private.sign_recoverable(message_digest, hasher=None)
     return signature[:64] + bytes([signature[64] + 27])
 
 

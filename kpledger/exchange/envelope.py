@@ -30,6 +30,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from kpledger.certificate.hashing import canonical_json, document_hash
+from kpledger.chain.sender import Signer
 from kpledger.errors import KPLedgerError
 from kpledger.exchange import eip712
 from kpledger.exchange.keys import SUITE, ExchangeKeyPair, public_key
@@ -207,7 +208,7 @@ def seal(
     key_id: bytes,
     recipient_public_key: bytes,
     key_block: int,
-    signing_key: bytes | str,
+    signing_key: bytes | str | Signer,
     signer: str,
     envelope_id: bytes | None = None,
     created_at: int | None = None,

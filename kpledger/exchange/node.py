@@ -23,19 +23,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from kpledger.chain.sender import Signer
 from kpledger.errors import KPLedgerError
 from kpledger.exchange import eip712, receipt
 from kpledger.exchange.acceptance import Acceptor
-from kpledger.exchange.directory import Directory
+from kpledger.exchange.directory import Directory, ExchangeKey
 from kpledger.exchange.envelope import Envelope, Payload, parse, seal
 from kpledger.exchange.keys import Keyring
 from kpledger.exchange.refusal import EnvelopeRefused, Refusal
-from kpledger.exchange.store import ExchangeStore, InboxEntry
+from kpledger.exchange.store import ExchangeStore, InboxEntry, OutboxEntry
 from kpledger.ledger import Ledger
 
 log = logging.getLogger("kpledger.exchange")
@@ -43,6 +45,8 @@ log = logging.getLogger("kpledger.exchange")
 BACKOFF_FIRST = 0.2
 BACKOFF_CAP = 10.0
 PULL_MAX_AGE = 300
+PUSH_WORKERS = 16
+KEY_TTL = 1.0
 
 
 class ExchangeError(KPLedgerError):
@@ -73,7 +77,7 @@ class ExchangeNode:
         self,
         ledger: Ledger,
         participant: str,
-        authority_key: bytes | str,
+        authority_key: bytes | str | Signer,
         keyring: Keyring,
         store: ExchangeStore,
         config: NodeConfig | None = None,
@@ -88,8 +92,10 @@ class ExchangeNode:
         self.directory = Directory(ledger)
         self.acceptor = Acceptor(ledger, self.participant, keyring)
         self._listeners: list[Callable[[InboxEntry], None]] = []
+        self._keys: dict[str, tuple[float, int, ExchangeKey]] = {}
         self._lock = threading.Lock()
-        self._http = httpx.Client(timeout=self.config.timeout)
+        limits = httpx.Limits(max_connections=PUSH_WORKERS * 2, max_keepalive_connections=PUSH_WORKERS * 2)
+        self._http = httpx.Client(timeout=self.config.timeout, limits=limits)
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -104,10 +110,7 @@ class ExchangeNode:
     def send(self, payload: Payload, recipient: str) -> Envelope:
         """Seal ``payload`` for ``recipient``'s key in force and commit it to the outbox."""
         recipient = recipient.upper()
-        head = self.ledger.block_number()
-        key = self.directory.current_key(recipient, block=head)
-        if key is None:
-            raise ExchangeError(f"{recipient} has no exchange key in force: it must publish one first")
+        head, key = self._recipient_key(recipient)
         deployment = self.ledger.deployment
         envelope = seal(
             payload,
@@ -131,6 +134,22 @@ class ExchangeNode:
         self._wake.set()
         return envelope
 
+    def _recipient_key(self, recipient: str) -> tuple[int, ExchangeKey]:
+        """The recipient's key in force and a block it was in force at, reused for
+        ``KEY_TTL`` seconds (a rotation is picked up within that time; an envelope
+        sealed for the previous key in the meantime is still accepted, see
+        docs/exchange.md)."""
+        now = time.monotonic()
+        cached = self._keys.get(recipient)
+        if cached is not None and cached[0] > now:
+            return cached[1], cached[2]
+        head = self.ledger.block_number()
+        key = self.directory.current_key(recipient, block=head)
+        if key is None:
+            raise ExchangeError(f"{recipient} has no exchange key in force: it must publish one first")
+        self._keys[recipient] = (now + KEY_TTL, head, key)
+        return head, key
+
     def route(self, recipient: str) -> str:
         url = self.directory.inbox_url(recipient)
         if url:
@@ -140,33 +159,40 @@ class ExchangeNode:
         raise ExchangeError(f"{recipient} has no inbox URL and this node has no relay configured")
 
     def deliver_due(self) -> int:
-        """One pass over the outbox: push what is due; return how many settled."""
-        settled = 0
-        routes: dict[str, str] = {}
-        for entry in self.store.due(time.time()):
+        """One pass over the outbox: push what is due, ``PUSH_WORKERS`` at a time
+        (a recipient answers each push after chain reads: pushing one by one would leave
+        both nodes idle); return how many settled."""
+        entries = self.store.due(time.time())
+        if not entries:
+            return 0
+        routes: dict[str, str | ExchangeError] = {}
+        for recipient in {e.recipient for e in entries}:
             try:
-                url = routes.get(entry.recipient) or self.route(entry.recipient)
-                routes[entry.recipient] = url
-                response = self._http.post(
-                    url, content=entry.body, headers={"content-type": "application/json"}
-                )
-                body = (
-                    response.json()
-                    if response.headers.get("content-type", "").startswith("application/json")
-                    else {}
-                )
-            except (httpx.HTTPError, ValueError, ExchangeError) as exc:
-                self._retry(entry.id, entry.attempts, f"push failed: {type(exc).__name__}: {exc}")
-                continue
-            answer = body.get("receipt") if isinstance(body, dict) else None
-            if isinstance(answer, dict) and receipt.is_valid(answer, self.ledger, entry.id, entry.recipient):
-                state = "delivered" if answer["outcome"] == "delivered" else "refused"
-                reason = None if state == "delivered" else str(answer.get("reason"))
-                self.store.settle(entry.id, state, answer, reason, str(answer.get("detail", "")))
-                settled += 1
-            else:
-                self._retry(entry.id, entry.attempts, f"no valid receipt yet (HTTP {response.status_code})")
-        return settled
+                routes[recipient] = self.route(recipient)
+            except ExchangeError as exc:
+                routes[recipient] = exc
+        with ThreadPoolExecutor(max_workers=PUSH_WORKERS) as pool:
+            return sum(pool.map(lambda e: self._push(e, routes[e.recipient]), entries))
+
+    def _push(self, entry: OutboxEntry, url: str | ExchangeError) -> int:
+        if isinstance(url, ExchangeError):
+            self._retry(entry.id, entry.attempts, str(url))
+            return 0
+        try:
+            response = self._http.post(url, content=entry.body, headers={"content-type": "application/json"})
+            is_json = response.headers.get("content-type", "").startswith("application/json")
+            body = response.json() if is_json else {}
+        except (httpx.HTTPError, ValueError) as exc:
+            self._retry(entry.id, entry.attempts, f"push failed: {type(exc).__name__}: {exc}")
+            return 0
+        answer = body.get("receipt") if isinstance(body, dict) else None
+        if isinstance(answer, dict) and receipt.is_valid(answer, self.ledger, entry.id, entry.recipient):
+            state = "delivered" if answer["outcome"] == "delivered" else "refused"
+            reason = None if state == "delivered" else str(answer.get("reason"))
+            self.store.settle(entry.id, state, answer, reason, str(answer.get("detail", "")))
+            return 1
+        self._retry(entry.id, entry.attempts, f"no valid receipt yet (HTTP {response.status_code})")
+        return 0
 
     def _retry(self, envelope_id: str, attempts: int, detail: str) -> None:
         delay = min(BACKOFF_FIRST * 2**attempts, BACKOFF_CAP)
@@ -189,7 +215,12 @@ class ExchangeNode:
     # ------------------------------------------------------------------ receiving
 
     def on_delivery(self, listener: Callable[[InboxEntry], None]) -> None:
+        """Call ``listener`` with each envelope accepted from now on (the SSE stream)."""
         self._listeners.append(listener)
+
+    def off_delivery(self, listener: Callable[[InboxEntry], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def receive(self, raw: bytes) -> Answer:
         try:

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from eth_utils.address import to_checksum_address
 
+from kpledger.chain.sender import Signer
 from kpledger.exchange import eip712
 from kpledger.ledger import Ledger
 
@@ -41,7 +42,7 @@ def make(
     detail: str,
     chain_id: int,
     ledger: str,
-    signing_key: bytes | str,
+    signing_key: bytes | str | Signer,
     signer: str,
 ) -> dict[str, Any]:
     receipt: dict[str, Any] = {
@@ -74,14 +75,27 @@ def signer_of(receipt: dict[str, Any]) -> str | None:
     return recovered if recovered == receipt.get("signer") else None
 
 
+_AUTHORITY_TTL = 1.0
+_authorities: dict[tuple[int, str, str, str], float] = {}
+
+
 def is_valid(receipt: dict[str, Any], ledger: Ledger, envelope_id: str, recipient: str) -> bool:
-    """Signed by an authority of ``recipient`` for this envelope on this deployment."""
+    """Signed by an authority of ``recipient`` for this envelope on this deployment (a
+    positive authority check is reused for a second: one read per burst of receipts)."""
     signer = signer_of(receipt)
-    return (
+    if not (
         signer is not None
         and receipt.get("envelope_id") == envelope_id
         and receipt.get("recipient") == recipient
         and receipt.get("chain_id") == ledger.deployment.chain_id
         and str(receipt.get("ledger", "")).lower() == ledger.deployment.ledger.lower()
-        and ledger.is_authority(recipient, signer)
-    )
+    ):
+        return False
+    key = (ledger.deployment.chain_id, ledger.deployment.ledger, recipient, signer)
+    now = time.monotonic()
+    if _authorities.get(key, 0.0) > now:
+        return True
+    if not ledger.is_authority(recipient, signer):
+        return False
+    _authorities[key] = now + _AUTHORITY_TTL
+    return True

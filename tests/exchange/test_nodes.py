@@ -165,3 +165,36 @@ def test_inbox_cli_list_show_export_and_confirm_on_chain(federation: Federation,
     cli("inbox", "confirm", envelope.id_hex)
     record = federation.ledger("AE").certificate(envelope.document_hash)
     assert record is not None and record.status == CertificateStatus.RECEIVED
+
+
+def test_cert_issue_send_in_the_same_command(federation: Federation, tmp_path: Path) -> None:
+    document = sample_certificate(importing_participant="AE")
+    path = tmp_path / "cert.json"
+    path.write_text(json.dumps(document))
+    env = {**os.environ, "KPLEDGER_PRIVATE_KEY": federation.keys["BW"].hex()}  # DEV-ONLY key
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kpledger.cli",
+            "--data-dir",
+            str(federation.base),
+            "--rpc",
+            federation.chain.url,
+            "cert",
+            "issue",
+            str(path),
+            "--exporter",
+            federation.ledger("BW:exporter").address,
+            "--send",
+            str(federation.nodes["BW"].data_dir),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    federation.wait_settled("BW", sum(federation.store("BW").outbox_counts().values()))
+    received = [e for e in federation.store("AE").inbox_entries() if e.number == document["number"]]
+    assert len(received) == 1 and received[0].document == document

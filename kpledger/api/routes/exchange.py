@@ -110,7 +110,7 @@ def router(node: ExchangeNode) -> APIRouter:
                         last = entry.seq
                         yield _event(entry)
             finally:
-                node._listeners.remove(listener)
+                node.off_delivery(listener)
 
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
