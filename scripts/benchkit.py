@@ -95,6 +95,8 @@ async def _verify(
         key = f"HTTP {status}"
     elif b'"verdict":"VALID"' in payload:
         key = "VALID"
+    elif b'"verdict":"USED"' in payload:
+        key = "USED"
     elif b'"code":"NOT_ANCHORED"' in payload:
         key = "NOT_ANCHORED"
     else:
