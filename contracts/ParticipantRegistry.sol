@@ -21,6 +21,7 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     uint256 private constant _MAX_NAME_BYTES = 200;
     uint16 private constant _MAX_VALIDITY_DAYS = 366;
 
+    /// @dev Not keys: the bitmap of assigned participant codes that `_isValidCode` reads.
     uint256 private constant _CODES_0 = 0x340400f7818068d0015fb9fb0095c001e00d48015843f27deddbdefeedf5978;
     uint256 private constant _CODES_1 = 0x9fbb3ae7fdf1510040000001538f3c400100084b25d7fffcfd4f8141f42b1d00;
     uint256 private constant _CODES_2 = 0x001004004080010000000004002004085570410419a;

@@ -42,6 +42,7 @@ from kpledger.compiler import SOLC_VERSION
 from kpledger.errors import ConfigurationError, ContractError, KPLedgerError, NotFound
 from kpledger.types import (
     SECONDS_PER_DAY,
+    STATUS_AFTER_EVENT,
     Batch,
     CertificateRecord,
     CertificateStatus,
@@ -89,16 +90,6 @@ GAS = {
 #: ``issue_many``): large enough that a round trip is cheap per transaction, small
 #: enough that the node starts executing while the client signs the next chunk.
 
-_TRANSITION_STATUS = {
-    "CertificateRequested": CertificateStatus.REQUESTED,
-    "CertificateIssued": CertificateStatus.ISSUED,
-    "CertificateValidated": CertificateStatus.ISSUED,
-    "CertificateReceived": CertificateStatus.RECEIVED,
-    "CertificateDisputed": CertificateStatus.DISPUTED,
-    "DisputeResolved": CertificateStatus.RECEIVED,
-    "CertificateVoided": CertificateStatus.VOIDED,
-    "CertificateSuperseded": CertificateStatus.SUPERSEDED,
-}
 
 
 @dataclass(frozen=True)
@@ -830,7 +821,7 @@ class Ledger:
         if decoded is None:
             return None
         name, args = decoded
-        status = _TRANSITION_STATUS.get(name)
+        status = STATUS_AFTER_EVENT.get(name)
         if status is None:
             return None
         if name == "CertificateSuperseded" and bytes(args["replacement"]) == document_hash:

@@ -7,10 +7,11 @@ each of them to the Solidity struct order.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import IntEnum
-from typing import TypedDict
+from typing import Final, TypedDict
 
 SECONDS_PER_DAY = 86_400
 _EPOCH = date(1970, 1, 1)
@@ -37,6 +38,20 @@ class CertificateStatus(IntEnum):
     VOIDED = 5
     SUPERSEDED = 6
     EXPIRED = 7
+
+
+STATUS_AFTER_EVENT: Final[Mapping[str, CertificateStatus]] = {
+    "CertificateRequested": CertificateStatus.REQUESTED,
+    "CertificateIssued": CertificateStatus.ISSUED,
+    "CertificateValidated": CertificateStatus.ISSUED,
+    "CertificateReceived": CertificateStatus.RECEIVED,
+    "CertificateDisputed": CertificateStatus.DISPUTED,
+    "DisputeResolved": CertificateStatus.RECEIVED,
+    "CertificateVoided": CertificateStatus.VOIDED,
+    "CertificateSuperseded": CertificateStatus.SUPERSEDED,
+}
+"""The stored status each certificate event leaves behind: one table for the ledger's
+timelines and the event listing (``cert list``), which fold the same events."""
 
 
 class ParticipantStatus(IntEnum):

@@ -16,21 +16,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from kpledger.types import CertificateStatus
+from kpledger.types import STATUS_AFTER_EVENT, CertificateStatus
 
 if TYPE_CHECKING:
     from kpledger.ledger import Ledger
 
-_STATUS_AFTER = {
-    "CertificateRequested": CertificateStatus.REQUESTED,
-    "CertificateIssued": CertificateStatus.ISSUED,
-    "CertificateValidated": CertificateStatus.ISSUED,
-    "CertificateReceived": CertificateStatus.RECEIVED,
-    "CertificateDisputed": CertificateStatus.DISPUTED,
-    "DisputeResolved": CertificateStatus.RECEIVED,
-    "CertificateVoided": CertificateStatus.VOIDED,
-    "CertificateSuperseded": CertificateStatus.SUPERSEDED,
-}
 
 
 @dataclass(frozen=True)
@@ -95,7 +85,7 @@ def fold(events: Iterable[ChainEvent]) -> list[Listed]:
     """Every certificate the events (in chain order) create, at its latest status."""
     found: dict[bytes, Listed] = {}
     for event in events:
-        status = _STATUS_AFTER.get(event.name)
+        status = STATUS_AFTER_EVENT.get(event.name)
         if status is None:
             continue
         digest = bytes(event.args["documentHash"])
